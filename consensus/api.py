@@ -1,0 +1,326 @@
+"""The engine contract: every consensus engine is a pure, sans-IO state machine.
+
+    effects = engine.step(input)
+
+Inputs are `Tick`, `Receive`, `Propose`, `Restore`, plus two feedback inputs the driver
+gives after carrying out a commit or a catch-up (`Applied`, `Synced`). An engine never
+reads a clock, a socket, a disk or the global RNG: time arrives as ticks, randomness from
+`random.Random(config.seed)`, durable state through `Restore`, and messages already
+signature-checked by the driver.
+
+The driver carries out `Effects` in this order, and only then feeds the next input:
+  1. persist  - write `persist` ops (and the ledger's block write) in one synced transaction;
+  2. send     - sign each outbound message (through the double-sign guard) and send it.
+                A broadcast goes to every validator *including the sender*: the driver
+                hands the sender's own signed copy back as `Receive(self, msg, signature)`,
+                so an engine counts its own vote exactly like anyone else's and holds its
+                signature for the certificates it builds;
+  3. commit   - apply committed blocks to the ledger in height order, answer clients, then
+                feed `Applied(height, state_root)` back;
+  4. catch_up - fetch the blocks named by `CatchUp` from peers, check their certificates,
+                apply them, then feed `Synced(height, block_hash, state_root)`.
+
+How each protocol maps onto this contract
+-----------------------------------------
+PBFT (Castro & Liskov 1999/2002). One block per sequence number. The primary of view v
+turns `Propose` into PRE-PREPARE(v, n, digest, block); PREPARE and COMMIT votes arrive as
+`Receive`; the prepared certificate (pre-prepare + 2f matching prepares) and the commit
+certificate (2f + 1 commits) are tuples of `SignedMessage`, and the commit certificate is
+the `Certificate` attached to `Commit`. View change: the view-change timer counts `Tick`s;
+VIEW-CHANGE carries the stable checkpoint proof and prepared certificates as signed
+messages, and a replica checks a NEW-VIEW by re-deriving it from the 2f + 1 view changes
+it contains, checking their signatures through `config.verifier`. Checkpoints carry the
+state root each replica learns from `Applied`. Durable: view, own votes, prepared and
+committed positions, stable checkpoint. A replica behind the stable checkpoint emits
+`CatchUp`.
+
+Raft (Ongaro & Ousterhout 2014, thesis). Blocks are log entries; `Propose` on the leader
+appends an entry of the current term. `Tick` drives randomised election timeouts (seeded
+RNG) and heartbeats; pre-vote and check-quorum are internal roles. Term, vote and log
+entries are `persist` ops that the driver writes before sending the reply that depends on
+them (thesis §3.8). An entry commits when a majority stores it and it is of the current
+term; the `Certificate` holds the leader's signed AppendEntries plus the acks counted.
+A follower behind the leader's compacted log emits `CatchUp` (the ledger's blocks are the
+snapshot), then `Synced` tells it where its log now starts.
+
+HotStuff (Yin et al. 2019), chained. A block carries the QC of its parent; `Propose` gives
+the leader a batch to extend the highest QC; votes are `SignedMessage`s that the next
+leader aggregates into a QC (a tuple of 2f + 1 signed votes). The three-chain commit rule
+emits `Commit` with the QC that made the block final. The pacemaker is a tick-driven
+timeout per view, with NEW-VIEW carrying the highest QC. Durable: the locked QC, the last
+voted view (never vote twice in a view) and the highest QC.
+
+Tendermint (Buchman, Kwon & Milosevic 2018). Height/round/step live in the engine; each
+step's timeout counts `Tick`s (growing with the round). PROPOSAL, PREVOTE and PRECOMMIT
+arrive as `Receive`; the lock (locked value and round) and valid value are durable;
++2/3 precommits form the `Certificate` of `Commit`. Two signed votes from one validator
+for one (height, round, step) with different block ids are evidence, reported in `notes`.
+
+Notes (`Note`, `Rejected`) never change what the driver does: they feed logs and metrics.
+"""
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Protocol, runtime_checkable
+
+from consensus import canonical
+from consensus.types import Block, Certificate, NodeId, ValidatorSet
+
+
+# ---------------------------------------------------------------- inputs
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One unit of time has passed (the driver decides how long a tick is)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """A message from `sender`, whose signature the driver has already verified."""
+    sender: NodeId
+    message: object
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Propose:
+    """A batch of transactions (encoded envelopes) for this node to order if it may.
+
+    Engines that are not currently the proposer refuse it with a `Rejected` note
+    (NOT_LEADER) so the driver can forward the batch; nothing is silently dropped.
+    """
+    txs: tuple[bytes, ...]
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Start-up: the durable records this engine persisted before, key -> value."""
+    records: tuple[tuple[str, object], ...] = ()
+    committed_height: int = 0  # last height the ledger has applied
+    committed_hash: bytes = b""  # its block hash (b"" at genesis)
+    state_root: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Feedback after commit: the ledger applied `height`, giving `state_root`."""
+    height: int
+    block_hash: bytes
+    state_root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """Feedback after catch-up: the ledger now holds every block up to `height`."""
+    height: int
+    block_hash: bytes
+    state_root: bytes
+
+
+Input = Tick | Receive | Propose | Restore | Applied | Synced
+
+
+# ---------------------------------------------------------------- effects
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Set (value is not None) or delete (value is None) one durable engine record."""
+    key: str
+    value: object | None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """An unsigned message; `to=None` broadcasts to every validator including this one."""
+    to: NodeId | None
+    message: object
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """A block whose place in the order is final, with the proof of it."""
+    block: Block
+    certificate: Certificate
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """Fetch committed blocks up to `target_height` from `peers` (with certificates)."""
+    target_height: int
+    peers: tuple[NodeId, ...]
+
+
+class RejectReason(enum.IntEnum):
+    MALFORMED = 1  # fields out of range or inconsistent
+    WRONG_CHAIN = 2
+    UNKNOWN_SENDER = 3
+    BAD_SIGNATURE = 4  # a certificate or embedded vote did not verify
+    STALE = 5  # below the low water mark, old view/term/round
+    FUTURE = 6  # too far ahead (above the high water mark); may be buffered
+    DUPLICATE = 7
+    CONFLICT = 8  # contradicts what this node accepted (equivocation evidence)
+    NOT_LEADER = 9  # a proposal here, or a request that only the leader serves
+    WRONG_LEADER = 10  # a proposal from a node that is not the leader
+    INVALID_BLOCK = 11  # bad parent, tx root or height
+    OVER_LIMIT = 12  # batch, message or buffer limit
+    QUORUM_MISSING = 13  # certificate without enough distinct valid votes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: RejectReason
+    sender: NodeId | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something an operator wants in a log line or a metric (leader change, view change)."""
+    kind: str  # e.g. "leader", "view_change", "evidence", "checkpoint"
+    detail: str
+    view: int = 0
+    leader: NodeId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    persist: tuple[Persist, ...] = ()
+    send: tuple[Send, ...] = ()
+    commit: tuple[Commit, ...] = ()
+    catch_up: tuple[CatchUp, ...] = ()
+    notes: tuple[Note | Rejected, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.persist or self.send or self.commit or self.catch_up or self.notes)
+
+
+EMPTY_EFFECTS = Effects()
+
+
+@dataclass(slots=True)
+class EffectsBuilder:
+    """Mutable accumulator an engine fills during one `step`, then freezes."""
+    persist: list[Persist] = field(default_factory=list)
+    send: list[Send] = field(default_factory=list)
+    commit: list[Commit] = field(default_factory=list)
+    catch_up: list[CatchUp] = field(default_factory=list)
+    notes: list[Note | Rejected] = field(default_factory=list)
+
+    def reject(self, reason: RejectReason, sender: NodeId | None, detail: str) -> None:
+        self.notes.append(Rejected(reason, sender, detail))
+
+    def build(self) -> Effects:
+        return Effects(tuple(self.persist), tuple(self.send), tuple(self.commit),
+                       tuple(self.catch_up), tuple(self.notes))
+
+
+# ---------------------------------------------------------------- config
+@runtime_checkable
+class Verifier(Protocol):
+    """Checks a validator's signature over `signing_bytes(chain_id, message)`."""
+
+    def verify(self, sender: NodeId, message: object, signature: bytes) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    node_id: NodeId
+    validators: ValidatorSet
+    chain_id: str
+    verifier: Verifier
+    seed: int = 0
+    fault_tolerance: int | None = None  # f; None derives it from n and the protocol
+    # Timeouts, in ticks (the driver's tick is `tick_ms`, default 10 ms).
+    tick_ms: int = 10
+    election_timeout_ticks: int = 100  # Raft: lower bound; randomised in [T, 2T)
+    heartbeat_ticks: int = 10
+    view_timeout_ticks: int = 200  # PBFT view change / HotStuff pacemaker / Tendermint base
+    round_timeout_delta_ticks: int = 50  # Tendermint: added per round
+    # Limits.
+    batch_txs_max: int = 2_000
+    batch_bytes_max: int = 4 * 1024 * 1024
+    inflight_blocks_max: int = 8  # pipelining depth (PBFT window, Raft in-flight appends)
+    checkpoint_interval_blocks: int = 16  # PBFT checkpoint period K; Raft snapshot period
+    log_window_blocks: int = 64  # PBFT water mark window L (high = low + L)
+    pending_messages_max: int = 10_000  # buffered future messages, per engine
+
+    def rng(self, stream: str) -> random.Random:
+        """An independent deterministic stream split off `seed` (never the global RNG)."""
+        return random.Random(canonical.digest((self.seed, self.node_id, stream)))
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    algorithm: str
+    role: str  # "leader"/"primary", "follower"/"backup", "candidate", ...
+    view: int  # PBFT view, Raft term, HotStuff view, Tendermint round
+    leader: NodeId | None
+    committed_height: int
+
+
+class Engine(Protocol):
+    name: ClassVar[str]
+    # True when the engine tolerates byzantine validators (n >= 3f + 1).
+    byzantine_tolerant: ClassVar[bool]
+
+    def step(self, event: Input) -> Effects: ...
+
+    def status(self) -> EngineStatus: ...
+
+    @classmethod
+    def check_certificate(cls, config: EngineConfig, block: Block,
+                          certificate: Certificate) -> bool:
+        """True when `certificate` proves `block` final under this engine's rules.
+
+        Used by catch-up: a node fetching blocks from peers trusts none of them.
+        """
+        ...
+
+
+def sign_position(message: object) -> tuple[object, ...] | None:
+    """Where a signed message sits in its protocol, for the double-sign guard and the
+    simulator's equivocation checker: two different messages with one position are
+    equivocation. Messages define `sign_position()` returning e.g.
+    ("pbft.prepare", view, sequence) or ("tendermint.prevote", height, round); messages
+    that may legitimately differ at one position (Raft heartbeats) return None.
+    """
+    method = getattr(message, "sign_position", None)
+    return method() if method is not None else None
+
+
+EngineFactory = Callable[[EngineConfig], Engine]
+
+_REGISTRY: dict[str, EngineFactory] = {}
+
+
+def register_engine(name: str, factory: EngineFactory) -> None:
+    if name in _REGISTRY:
+        raise ValueError(f"engine {name!r} registered twice")
+    _REGISTRY[name] = factory
+
+
+def _load_builtin_engines() -> None:
+    # Importing an engine package registers it; only engines that exist are importable.
+    import importlib
+    for module in ("consensus.pbft", "consensus.raft", "consensus.hotstuff",
+                   "consensus.tendermint"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def engine_names() -> tuple[str, ...]:
+    _load_builtin_engines()
+    return tuple(sorted(_REGISTRY))
+
+
+def create_engine(name: str, config: EngineConfig) -> Engine:
+    _load_builtin_engines()
+    factory = _REGISTRY.get(name.lower())
+    if factory is None:
+        raise KeyError(f"unknown consensus algorithm {name!r}; available: "
+                       f"{', '.join(sorted(_REGISTRY)) or 'none'}")
+    return factory(config)
