@@ -1,0 +1,48 @@
+"""Deterministic applications for the simulator.
+
+`DigestApp` is the fast default: transactions are opaque bytes, a repeated transaction id
+gets a DUPLICATE receipt (so a transaction ordered twice is visible), and the state root
+is a hash chain over applied transaction ids. It keeps the simulator about consensus; the
+real ledger runs in the simulator with `Workload(ledger=True)`.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from consensus.types import EMPTY_ROOT, Block
+from qenex_node.core.app import AppliedBlock, TxCheck, TxOutcome
+
+
+class DigestApp:
+    def __init__(self) -> None:
+        self._height = 0
+        self._root = EMPTY_ROOT
+        self._seen: set[bytes] = set()
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def state_root(self) -> bytes:
+        return self._root
+
+    def check_tx(self, tx: bytes) -> TxCheck:
+        return TxCheck(tx_id=hashlib.sha256(tx).digest(), ok=bool(tx),
+                       reason="" if tx else "EMPTY")
+
+    def apply_block(self, block: Block) -> AppliedBlock:
+        if block.height != self._height + 1:
+            raise AssertionError(f"apply out of order: {block.height} after {self._height}")
+        outcomes = []
+        digest = hashlib.sha256(self._root)
+        for index, tx in enumerate(block.txs):
+            tx_id = hashlib.sha256(tx).digest()
+            fresh = tx_id not in self._seen
+            self._seen.add(tx_id)
+            outcomes.append(TxOutcome(tx_id, index, fresh, "" if fresh else "DUPLICATE"))
+            if fresh:
+                digest.update(tx_id)
+        self._height = block.height
+        self._root = digest.digest()
+        return AppliedBlock(block.height, block.block_hash, self._root, tuple(outcomes))

@@ -1,0 +1,80 @@
+"""Invariant checkers: safety on every commit and signature, liveness at the end.
+
+Safety checks run online (a violation is recorded with the time it happened); liveness is
+judged once the run ends. Byzantine nodes are excluded from every check: they may do
+anything, what matters is that honest nodes stay consistent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from consensus.types import GENESIS_HASH
+from qenex_node.core.app import AppliedBlock
+from qenex_node.core.sync import CommittedBlock
+
+
+@dataclass(frozen=True, slots=True)
+class InvariantResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+SAFETY = ("agreement", "chain_integrity", "no_double_commit", "state_roots",
+          "no_equivocation", "commit_order")
+
+
+@dataclass(slots=True)
+class Checker:
+    honest: frozenset[int]
+    by_height: dict[int, tuple[bytes, bytes, int]] = field(default_factory=dict)
+    last_hash: dict[int, bytes] = field(default_factory=dict)
+    committed_tx_height: dict[int, dict[bytes, int]] = field(default_factory=dict)
+    signed: dict[tuple[int, object], bytes] = field(default_factory=dict)
+    violations: dict[str, str] = field(default_factory=dict)  # first violation per check
+
+    def fail(self, name: str, detail: str) -> None:
+        self.violations.setdefault(name, detail)
+
+    def on_commit(self, node: int, item: CommittedBlock, applied: AppliedBlock) -> None:
+        if node not in self.honest:
+            return
+        block = item.block
+        height = block.height
+        seen = self.by_height.get(height)
+        if seen is None:
+            self.by_height[height] = (block.block_hash, applied.state_root, node)
+        else:
+            if seen[0] != block.block_hash:
+                self.fail("agreement", f"height {height}: node {seen[2]} committed "
+                          f"{seen[0].hex()[:12]}, node {node} {block.block_hash.hex()[:12]}")
+            elif seen[1] != applied.state_root:
+                self.fail("state_roots", f"height {height}: nodes {seen[2]} and {node} "
+                          "applied the same block to different state roots")
+        parent = self.last_hash.get(node, GENESIS_HASH)
+        if block.header.parent_hash != parent or not block.tx_root_matches():
+            self.fail("chain_integrity", f"node {node} height {height}: parent or tx root "
+                      "does not match its chain")
+        self.last_hash[node] = block.block_hash
+        txs = self.committed_tx_height.setdefault(node, {})
+        for outcome in applied.outcomes:
+            if outcome.success:
+                if outcome.tx_id in txs:
+                    self.fail("no_double_commit", f"node {node}: tx {outcome.tx_id.hex()[:12]}"
+                              f" succeeded at heights {txs[outcome.tx_id]} and {height}")
+                txs[outcome.tx_id] = height
+
+    def on_sign(self, node: int, position: object, digest: bytes) -> None:
+        key = (node, position)
+        previous = self.signed.get(key)
+        if previous is None:
+            self.signed[key] = digest
+        elif previous != digest:
+            self.fail("no_equivocation", f"node {node} signed two different messages at "
+                      f"position {position!r}")
+
+    def results(self, liveness: InvariantResult) -> tuple[InvariantResult, ...]:
+        out = [InvariantResult(name, name not in self.violations,
+                               self.violations.get(name, "")) for name in SAFETY]
+        out.append(liveness)
+        return tuple(out)

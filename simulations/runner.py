@@ -1,0 +1,251 @@
+"""Run a Scenario: build the world, the network, the nodes and the faults; report.
+
+Determinism: one root seed; every random choice draws from a named stream split off it
+(`_rng(name)`); nodes, peers and events are always iterated in sorted order; the event
+heap breaks ties by insertion order. `trace_digest` hashes every send and commit with its
+virtual time, so two runs of one seed must print the same digest (a test checks this).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import time as wallclock
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from consensus import canonical
+from consensus.api import EngineConfig, Note, Rejected, create_engine
+from consensus.types import Validator, ValidatorSet, max_faulty_bft, max_faulty_cft
+from qenex_node.core.app import AppliedBlock
+from qenex_node.core.sync import CommittedBlock
+from simulations.app import DigestApp
+from simulations.invariants import Checker, InvariantResult
+from simulations.network import PacketNetwork
+from simulations.node import SimNode
+from simulations.scenario import Crash, LinkCut, Partition, Scenario
+from simulations.signing import SimulatedVerifier
+from simulations.world import US_PER_MS, World
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    scenario: Scenario
+    ok: bool
+    invariants: tuple[InvariantResult, ...]
+    heights: dict[int, int]
+    committed_blocks: int  # highest height any honest node committed
+    committed_txs: int  # successful transactions in those blocks
+    messages_sent: int
+    bytes_sent: int
+    commit_times_ms: dict[int, int]
+    notes: tuple[tuple[int, int, Note | Rejected], ...]
+    counters: dict[str, int]
+    trace_digest: str
+    wall_seconds: float
+    engines: dict[int, Any]
+
+    @property
+    def sim_seconds_per_wall_second(self) -> float:
+        return (self.scenario.duration_ms / 1000) / max(self.wall_seconds, 1e-9)
+
+    def failure_message(self) -> str:
+        broken = [f"{r.name}: {r.detail}" for r in self.invariants if not r.ok]
+        return (f"invariant broken (algorithm={self.scenario.algorithm} seed="
+                f"{self.scenario.seed}): " + "; ".join(broken))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.scenario.algorithm, "nodes": self.scenario.nodes,
+            "seed": self.scenario.seed, "duration_s": self.scenario.duration_ms / 1000,
+            "ok": self.ok, "committed_blocks": self.committed_blocks,
+            "committed_txs": self.committed_txs, "heights": self.heights,
+            "messages_sent": self.messages_sent, "bytes_sent": self.bytes_sent,
+            "messages_per_block": round(self.messages_sent / max(self.committed_blocks, 1), 1),
+            "bytes_per_block": self.bytes_sent // max(self.committed_blocks, 1),
+            "invariants": {r.name: {"ok": r.ok, "detail": r.detail} for r in self.invariants},
+            "sim_seconds_per_wall_second": round(self.sim_seconds_per_wall_second, 2),
+            "wall_seconds": round(self.wall_seconds, 3), "counters": self.counters,
+            "trace_digest": self.trace_digest,
+        }
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.world = World()
+        self.network = PacketNetwork(scenario.network, self._rng("network"))
+        self.sync_rng = self._rng("sync")
+        self.byzantine = {b.node: b.behaviour for b in scenario.byzantine}
+        self._byz_rngs: dict[int, random.Random] = {}
+        honest = frozenset(range(scenario.nodes)) - frozenset(self.byzantine)
+        self.checker = Checker(honest=honest)
+        self.verifier = SimulatedVerifier(scenario.seed, scenario.nodes, scenario.chain_id)
+        self._trace = hashlib.sha256()
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        self.counters: Counter[str] = Counter()
+        self.notes: list[tuple[int, int, Note | Rejected]] = []
+        self.commit_times_ms: dict[int, int] = {}
+        self.committed_txs = 0
+        self.height_at_heal = 0
+        validators = ValidatorSet(tuple(Validator(i, self.verifier.public_key(i))
+                                        for i in range(scenario.nodes)))
+        self.nodes = [SimNode(self, i, self._config(i, validators))
+                      for i in range(scenario.nodes)]
+
+    # ------------------------------------------------------------ set-up
+    def _rng(self, stream: str) -> random.Random:
+        return random.Random(canonical.digest((self.scenario.seed, "sim", stream)))
+
+    def byzantine_rng(self, node: int) -> random.Random:
+        return self._byz_rngs.setdefault(node, self._rng(f"byzantine/{node}"))
+
+    def _config(self, node: int, validators: ValidatorSet) -> EngineConfig:
+        base = EngineConfig(node_id=node, validators=validators, chain_id=self.scenario.chain_id,
+                            verifier=self.verifier, seed=self.scenario.seed,
+                            tick_ms=self.scenario.tick_ms)
+        return dataclasses.replace(base, **self.scenario.engine)
+
+    def make_app(self) -> DigestApp:
+        return DigestApp()
+
+    def _schedule(self) -> None:
+        sc = self.scenario
+        for tick_ms in range(sc.tick_ms, sc.duration_ms + 1, sc.tick_ms):
+            self.world.at(tick_ms * US_PER_MS, self._tick_all)
+        for fault in sc.faults:
+            self._schedule_fault(fault)
+        self.world.at(sc.heal_time_ms() * US_PER_MS, self._note_heal)
+        self._schedule_workload()
+
+    def _schedule_fault(self, fault: Crash | Partition | LinkCut) -> None:
+        at_us = fault.at_ms * US_PER_MS
+        if isinstance(fault, Crash):
+            self.world.at(at_us, self.nodes[fault.node].arm_crash, fault)
+            if fault.restart_at_ms is not None:
+                self.world.at(fault.restart_at_ms * US_PER_MS, self._restart, fault.node)
+        elif isinstance(fault, Partition):
+            self.world.at(at_us, self.network.partition, fault.groups)
+            if fault.heal_at_ms is not None:
+                self.world.at(fault.heal_at_ms * US_PER_MS, self.network.heal_partition)
+        else:
+            self.world.at(at_us, self.network.cut, fault.src, fault.dst)
+            if fault.heal_at_ms is not None:
+                self.world.at(fault.heal_at_ms * US_PER_MS, self.network.heal_cut,
+                              fault.src, fault.dst)
+
+    def _schedule_workload(self) -> None:
+        load = self.scenario.workload
+        if load.tx_per_s <= 0:
+            return
+        stop_ms = load.stop_ms if load.stop_ms is not None else self.scenario.duration_ms * 4 // 5
+        rng = self._rng("workload")
+        interval_us = max(1, 1_000_000 // load.tx_per_s)
+        time_us, counter = load.start_ms * US_PER_MS, 0
+        while time_us < stop_ms * US_PER_MS:
+            counter += 1
+            tx = counter.to_bytes(8, "big") + rng.randbytes(max(0, load.tx_bytes - 8))
+            self.world.at(time_us, self._submit, rng.randrange(self.scenario.nodes), tx)
+            time_us += interval_us
+
+    # ------------------------------------------------------------ events
+    def _tick_all(self) -> None:
+        for node in self.nodes:
+            node.on_tick()
+
+    def _restart(self, node: int) -> None:
+        self.trace(("restart", node))
+        self.nodes[node].start()
+
+    def _submit(self, node: int, tx: bytes) -> None:
+        if self.nodes[node].up:
+            self.count("submitted_txs")
+            self.nodes[node].admit(tx)
+
+    def _note_heal(self) -> None:
+        self.height_at_heal = max(self.honest_heights().values(), default=0)
+
+    def deliver(self, src: int, dst: int, payload: object, signature: bytes) -> None:
+        self.nodes[dst].on_packet(src, payload, signature)
+
+    # ------------------------------------------------------------ recording
+    def trace(self, item: object) -> None:
+        self._trace.update(repr((self.world.now_us, item)).encode())
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counters[name] += amount
+
+    def account_message(self, src: int, dst: int, size: int, data: bytes) -> None:
+        self.messages_sent += 1
+        self.bytes_sent += size
+        self._trace.update(self.world.now_us.to_bytes(8, "big") + bytes((src, dst))
+                           + hashlib.sha256(data).digest())
+
+    def record_commit(self, node: int, item: CommittedBlock, applied: AppliedBlock) -> None:
+        height = item.block.height
+        self.trace(("commit", node, height, item.block.block_hash))
+        self.checker.on_commit(node, item, applied)
+        if node in self.checker.honest and height not in self.commit_times_ms:
+            self.commit_times_ms[height] = self.world.now_ms
+            self.committed_txs += sum(1 for o in applied.outcomes if o.success)
+
+    def record_notes(self, node: int, notes: tuple[Note | Rejected, ...]) -> None:
+        for note in notes:
+            self.notes.append((self.world.now_ms, node, note))
+            if isinstance(note, Rejected):
+                self.count(f"rejected_{note.reason.name.lower()}")
+
+    def check_equivocation(self, node: int, position: object, data: bytes) -> None:
+        self.checker.on_sign(node, position, hashlib.sha256(data).digest())
+
+    def violation(self, name: str, detail: str) -> None:
+        self.checker.fail(name, detail)
+
+    def honest_heights(self) -> dict[int, int]:
+        return {n.node_id: len(n.durable.chain) for n in self.nodes
+                if n.node_id in self.checker.honest}
+
+    # ------------------------------------------------------------ run
+    def run(self) -> SimulationResult:
+        started = wallclock.perf_counter()
+        self._schedule()
+        self.world.run_until(self.scenario.duration_ms * US_PER_MS)
+        wall = wallclock.perf_counter() - started
+        heights = {n.node_id: len(n.durable.chain) for n in self.nodes}
+        invariants = self.checker.results(self._liveness())
+        return SimulationResult(
+            scenario=self.scenario, ok=all(r.ok for r in invariants), invariants=invariants,
+            heights=heights, committed_blocks=max(self.honest_heights().values(), default=0),
+            committed_txs=self.committed_txs, messages_sent=self.messages_sent,
+            bytes_sent=self.bytes_sent, commit_times_ms=dict(self.commit_times_ms),
+            notes=tuple(self.notes), counters=dict(sorted(self.counters.items())),
+            trace_digest=self._trace.hexdigest(), wall_seconds=wall,
+            engines={n.node_id: n.engine for n in self.nodes})
+
+    def _liveness(self) -> InvariantResult:
+        sc = self.scenario
+        if not self._liveness_expected():
+            return InvariantResult("liveness", True, "not expected: too many faults")
+        heal_ms = sc.heal_time_ms()
+        if sc.duration_ms - heal_ms < sc.liveness_window_ms or sc.workload.tx_per_s <= 0:
+            return InvariantResult("liveness", True, "not judged: no window after healing")
+        up = [n for n in self.nodes if n.up and n.node_id in self.checker.honest]
+        lagging = {n.node_id: len(n.durable.chain) for n in up
+                   if len(n.durable.chain) <= self.height_at_heal}
+        if lagging:
+            return InvariantResult("liveness", False, f"no progress after healing at {heal_ms} "
+                                   f"ms past height {self.height_at_heal}: {lagging}")
+        return InvariantResult("liveness", True)
+
+    def _liveness_expected(self) -> bool:
+        sc = self.scenario
+        probe = create_engine(sc.algorithm, self.nodes[0].config)
+        limit = max_faulty_bft(sc.nodes) if probe.byzantine_tolerant else max_faulty_cft(sc.nodes)
+        faulty = len(sc.permanently_down() | frozenset(self.byzantine))
+        return faulty <= limit and (not self.byzantine or probe.byzantine_tolerant)
+
+
+def run_scenario(scenario: Scenario) -> SimulationResult:
+    return Simulation(scenario).run()
