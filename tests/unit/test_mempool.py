@@ -1,0 +1,58 @@
+"""Mempool: bounded, deduplicated, nothing admitted is silently lost."""
+from __future__ import annotations
+
+from qenex_node.core.mempool import AddResult, Mempool, MempoolLimits
+
+
+def _tx(i: int) -> tuple[bytes, bytes]:
+    return i.to_bytes(32, "big"), b"tx%d" % i
+
+
+def test_duplicates_are_refused_while_pending_or_proposed():
+    pool = Mempool()
+    assert pool.add(*_tx(1)) == AddResult.ADDED
+    assert pool.add(*_tx(1)) == AddResult.DUPLICATE
+    pool.cut_batch(10, 10_000, now_ms=0)
+    assert pool.add(*_tx(1)) == AddResult.DUPLICATE
+
+
+def test_limits_refuse_instead_of_growing():
+    pool = Mempool(MempoolLimits(txs_max=2, bytes_max=1_000))
+    assert [pool.add(*_tx(i)) for i in range(3)] == [AddResult.ADDED] * 2 + [AddResult.FULL]
+    small = Mempool(MempoolLimits(txs_max=10, bytes_max=5))
+    assert small.add(b"a", b"123456") == AddResult.FULL
+
+
+def test_batches_are_fifo_and_respect_limits():
+    pool = Mempool()
+    for i in range(5):
+        pool.add(*_tx(i))
+    assert pool.cut_batch(2, 10_000, now_ms=0) == (b"tx0", b"tx1")
+    assert pool.cut_batch(10, 7, now_ms=0) == (b"tx2", b"tx3")  # 4 + 4 bytes > 7 stops
+    assert pool.pending_count == 1
+
+
+def test_refused_batch_returns_to_the_front():
+    pool = Mempool()
+    for i in range(3):
+        pool.add(*_tx(i))
+    batch = pool.cut_batch(2, 10_000, now_ms=0)
+    pool.return_batch([_tx(0)[0], _tx(1)[0]])
+    assert pool.cut_batch(3, 10_000, now_ms=0) == batch + (b"tx2",)
+
+
+def test_uncommitted_proposals_come_back_after_the_timeout():
+    pool = Mempool(MempoolLimits(proposal_timeout_ms=100))
+    pool.add(*_tx(1))
+    pool.cut_batch(1, 100, now_ms=0)
+    assert pool.requeue_stale(now_ms=99) == 0 and pool.pending_count == 0
+    assert pool.requeue_stale(now_ms=100) == 1 and pool.pending_count == 1
+
+
+def test_committed_transactions_leave_and_free_their_bytes():
+    pool = Mempool()
+    pool.add(*_tx(1))
+    pool.add(*_tx(2))
+    pool.cut_batch(1, 100, now_ms=0)
+    pool.remove_committed([_tx(1)[0], _tx(2)[0]])
+    assert len(pool) == 0 and pool.size_bytes == 0
