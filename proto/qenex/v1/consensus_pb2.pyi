@@ -250,7 +250,7 @@ class RaftAppendEntries(_message.Message):
     def __init__(self, term: _Optional[int] = ..., leader: _Optional[int] = ..., prev_log_index: _Optional[int] = ..., prev_log_term: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., leader_commit: _Optional[int] = ..., read_context: _Optional[int] = ...) -> None: ...
 
 class RaftAppendEntriesResponse(_message.Message):
-    __slots__ = ("term", "follower", "success", "match_index", "reject_hint_index", "reject_hint_term", "read_context")
+    __slots__ = ("term", "follower", "success", "match_index", "reject_hint_index", "reject_hint_term", "read_context", "match_term")
     TERM_FIELD_NUMBER: _ClassVar[int]
     FOLLOWER_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +258,7 @@ class RaftAppendEntriesResponse(_message.Message):
     REJECT_HINT_INDEX_FIELD_NUMBER: _ClassVar[int]
     REJECT_HINT_TERM_FIELD_NUMBER: _ClassVar[int]
     READ_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    MATCH_TERM_FIELD_NUMBER: _ClassVar[int]
     term: int
     follower: int
     success: bool
@@ -265,7 +266,8 @@ class RaftAppendEntriesResponse(_message.Message):
     reject_hint_index: int
     reject_hint_term: int
     read_context: int
-    def __init__(self, term: _Optional[int] = ..., follower: _Optional[int] = ..., success: _Optional[bool] = ..., match_index: _Optional[int] = ..., reject_hint_index: _Optional[int] = ..., reject_hint_term: _Optional[int] = ..., read_context: _Optional[int] = ...) -> None: ...
+    match_term: int
+    def __init__(self, term: _Optional[int] = ..., follower: _Optional[int] = ..., success: _Optional[bool] = ..., match_index: _Optional[int] = ..., reject_hint_index: _Optional[int] = ..., reject_hint_term: _Optional[int] = ..., read_context: _Optional[int] = ..., match_term: _Optional[int] = ...) -> None: ...
 
 class RaftTimeoutNow(_message.Message):
     __slots__ = ("term", "leader")
