@@ -65,3 +65,11 @@ def accept_synced_blocks(engine_cls: type, config: EngineConfig, height: int,
         accepted.append(item)
         height, block_hash = block.height, block.block_hash
     return accepted
+
+
+@canonical.register
+@dataclass(frozen=True, slots=True)
+class TransactionBatch:
+    """Admitted transactions a node forwards to the node it believes will propose them."""
+    txs: tuple[bytes, ...]
+    origin: int

@@ -32,18 +32,20 @@ class ConsensusEnvelope(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., chain_id: _Optional[str] = ..., sender: _Optional[int] = ..., signature: _Optional[bytes] = ..., message: _Optional[_Union[ConsensusMessage, _Mapping]] = ...) -> None: ...
 
 class ConsensusMessage(_message.Message):
-    __slots__ = ("pbft", "raft", "hotstuff", "tendermint", "sync")
+    __slots__ = ("pbft", "raft", "hotstuff", "tendermint", "sync", "transactions")
     PBFT_FIELD_NUMBER: _ClassVar[int]
     RAFT_FIELD_NUMBER: _ClassVar[int]
     HOTSTUFF_FIELD_NUMBER: _ClassVar[int]
     TENDERMINT_FIELD_NUMBER: _ClassVar[int]
     SYNC_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     pbft: PbftMessage
     raft: RaftMessage
     hotstuff: HotStuffMessage
     tendermint: TendermintMessage
     sync: SyncMessage
-    def __init__(self, pbft: _Optional[_Union[PbftMessage, _Mapping]] = ..., raft: _Optional[_Union[RaftMessage, _Mapping]] = ..., hotstuff: _Optional[_Union[HotStuffMessage, _Mapping]] = ..., tendermint: _Optional[_Union[TendermintMessage, _Mapping]] = ..., sync: _Optional[_Union[SyncMessage, _Mapping]] = ...) -> None: ...
+    transactions: TransactionBatch
+    def __init__(self, pbft: _Optional[_Union[PbftMessage, _Mapping]] = ..., raft: _Optional[_Union[RaftMessage, _Mapping]] = ..., hotstuff: _Optional[_Union[HotStuffMessage, _Mapping]] = ..., tendermint: _Optional[_Union[TendermintMessage, _Mapping]] = ..., sync: _Optional[_Union[SyncMessage, _Mapping]] = ..., transactions: _Optional[_Union[TransactionBatch, _Mapping]] = ...) -> None: ...
 
 class SignedConsensusMessage(_message.Message):
     __slots__ = ("sender", "signature", "message")
@@ -430,3 +432,11 @@ class SyncResponse(_message.Message):
     tip_height: int
     responder: int
     def __init__(self, blocks: _Optional[_Iterable[_Union[CommittedBlock, _Mapping]]] = ..., tip_height: _Optional[int] = ..., responder: _Optional[int] = ...) -> None: ...
+
+class TransactionBatch(_message.Message):
+    __slots__ = ("txs", "origin")
+    TXS_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    txs: _containers.RepeatedScalarFieldContainer[bytes]
+    origin: int
+    def __init__(self, txs: _Optional[_Iterable[bytes]] = ..., origin: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,94 @@
+"""What the gRPC service needs from the running node: the seam between grpcio's threads
+and the trio runtime.
+
+The runtime implements `NodeBackend` with trio code; the service (running on grpcio's
+bounded thread pool) calls it through `trio.from_thread.run(...)` with the runtime's trio
+token. Every method answers with domain values; the service maps them to protobuf and
+gRPC status codes. Nothing here blocks the trio loop: reads go to the storage thread.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AsyncIterator, Protocol
+
+from consensus.types import BlockHeader, Certificate
+from qenex_node.core.app import TxOutcome
+from qenex_node.core.sync import CommittedBlock
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    tx_id: bytes
+    status: str  # "ACCEPTED" | "COMMITTED" | "REJECTED" | "DUPLICATE"
+    reason: str = ""  # stable reason name when REJECTED (e.g. "BAD_SIGNATURE", "MEMPOOL_FULL")
+    detail: str = ""
+    height: int = 0  # when COMMITTED
+    outcome: TxOutcome | None = None  # when COMMITTED
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    tx: bytes  # the SignedTransaction envelope bytes
+    height: int
+    outcome: TxOutcome
+    header: BlockHeader
+    certificate: Certificate
+    proof_index: int
+    proof_count: int
+    proof_path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatusView:
+    node_id: int
+    chain_id: str
+    algorithm: str
+    height: int
+    state_root: bytes
+    block_hash: bytes
+    view: int
+    leader: int | None
+    role: str
+    peers_connected: int
+    mempool_txs: int
+    version: str
+    ready: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvent:
+    kind: str  # "block_committed" | "transaction_committed" | "leader_changed"
+    height: int = 0
+    block_hash: bytes = b""
+    state_root: bytes = b""
+    tx_count: int = 0
+    timestamp_ms: int = 0
+    tx_id: bytes = b""
+    outcome: TxOutcome | None = None
+    view: int = 0
+    leader: int | None = None
+
+
+class NodeBackend(Protocol):
+    async def submit(self, tx: bytes, wait_for_commit: bool, timeout_ms: int) -> SubmitResult:
+        """Admit one transaction; with `wait_for_commit`, answer once it is committed
+        (or with REJECTED reason "TIMEOUT" if `timeout_ms` passes first; the transaction
+        stays admitted)."""
+        ...
+
+    async def get_transaction(self, tx_id: bytes) -> TransactionRecord | None: ...
+
+    async def get_account(self, address: bytes, prove: bool) -> tuple[object | None, object | None]:
+        """(account, proof) from the ledger: the ledger's own account and proof types."""
+        ...
+
+    async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
+        ...
+
+    async def status(self) -> NodeStatusView: ...
+
+    def watch(self, from_height: int) -> AsyncIterator[NodeEvent]:
+        """Committed blocks from `from_height` (0 = only new), then live events. Each
+        subscriber has a bounded queue; a subscriber that falls too far behind is ended
+        with an error rather than letting the queue grow."""
+        ...
