@@ -1,0 +1,89 @@
+"""Accounts: what the state holds per address, and their canonical bytes.
+
+An account's bytes are `consensus.canonical.encode(Account)`; they are the state tree's leaf
+values, what `GetAccount` proves and what storage keeps. `encode_account` produces exactly
+those bytes without the generic encoder's overhead (a test checks both agree), because the
+ledger encodes every touched account once per block.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from consensus import canonical
+
+ADDRESS_BYTES = 20
+ADDRESS_DOMAIN = b"QENEX/address"
+
+
+def address_of(scheme: int, public_key: bytes) -> bytes:
+    """First 20 B of SHA-256("QENEX/address" || scheme byte || public key) (see transaction.proto)."""
+    return hashlib.sha256(ADDRESS_DOMAIN + bytes([scheme & 0xFF]) + public_key).digest()[:ADDRESS_BYTES]
+
+
+@canonical.register
+@dataclass(frozen=True, slots=True)
+class Account:
+    address: bytes  # 20 B
+    scheme: int  # crypto.schemes.Scheme value
+    public_key: bytes
+    nonce: int  # last used nonce; the next transaction must carry nonce + 1
+    balances: tuple[tuple[str, int], ...] = ()  # sorted by currency, zero balances omitted
+
+    def balance(self, currency: str) -> int:
+        for code, amount in self.balances:
+            if code == currency:
+                return amount
+        return 0
+
+
+def make_balances(balances: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """The one canonical form: sorted by code, zeros dropped (so equal states encode equally)."""
+    return tuple((code, balances[code]) for code in sorted(balances) if balances[code])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _int(value: int) -> bytes:  # canonical 'I' with zigzag; account integers are >= 0
+    return b"I" + _varint(value * 2)
+
+
+def _bytes(value: bytes) -> bytes:
+    return b"B" + _varint(len(value)) + value
+
+
+def _str(value: str) -> bytes:
+    data = value.encode("utf-8")
+    return b"S" + _varint(len(data)) + data
+
+
+_ACCOUNT_PREFIX = b"D" + _str(f"{Account.__module__}.{Account.__qualname__}") + _varint(5)
+_PAIR_PREFIX = b"L" + _varint(2)
+
+
+def encode_account(account: Account) -> bytes:
+    """Same bytes as canonical.encode(account), several times faster."""
+    parts = [_ACCOUNT_PREFIX, _bytes(account.address), _int(account.scheme),
+             _bytes(account.public_key), _int(account.nonce),
+             b"L" + _varint(len(account.balances))]
+    for code, amount in account.balances:
+        parts.append(_PAIR_PREFIX + _str(code) + _int(amount))
+    return b"".join(parts)
+
+
+def decode_account(data: bytes) -> Account:
+    """Inverse of encode_account; raises canonical.CanonicalError on anything else."""
+    value = canonical.decode(data)
+    if not isinstance(value, Account):
+        raise canonical.CanonicalError("not an Account")
+    return value
