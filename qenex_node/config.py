@@ -1,0 +1,269 @@
+"""Node configuration: one YAML file per node, validated at start-up.
+
+Every error names the key and the problem (`consensus.block_time: expected a duration
+like 500ms, got 'soon'`), so an operator fixes it in one go. The seed's cluster shape is
+accepted exactly as written:
+
+    consensus: {algorithm: PBFT, nodes: 7, fault_tolerance: 2, block_time: 500ms,
+                finality: immediate}
+
+Durations are strings with a unit (`250ms`, `2s`, `1m`) or integers in milliseconds;
+sizes are integers in bytes. Paths are relative to the config file's folder.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from consensus.types import max_faulty_bft, max_faulty_cft
+
+CONFIG_BYTES_MAX = 1024 * 1024
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, None: 1}
+BFT_ENGINES = {"pbft", "hotstuff", "tendermint"}
+CFT_ENGINES = {"raft"}
+
+
+class ConfigError(ValueError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusSettings:
+    algorithm: str = "pbft"
+    nodes: int = 7
+    fault_tolerance: int = 2
+    block_time_ms: int = 500
+    finality: str = "immediate"
+    tick_ms: int = 10
+    view_timeout_ms: int = 2_000
+    election_timeout_ms: int = 1_000
+    heartbeat_ms: int = 100
+    batch_txs_max: int = 2_000
+    batch_bytes_max: int = 4 * 1024 * 1024
+    inflight_blocks_max: int = 8
+    checkpoint_interval_blocks: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSettings:
+    node_id: int
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    path: Path  # the YAML file this came from
+    node_id: int
+    chain_id: str
+    home: Path
+    genesis_path: Path
+    consensus: ConsensusSettings
+    listen_host: str
+    listen_port: int
+    peers: tuple[PeerSettings, ...]
+    grpc_host: str
+    grpc_port: int
+    metrics_host: str
+    metrics_port: int
+    keystore: dict[str, Any]  # handed to crypto's key store config builder
+    mempool_txs_max: int = 100_000
+    mempool_bytes_max: int = 256 * 1024 * 1024
+    frame_bytes_max: int = 8 * 1024 * 1024
+    send_queue_max: int = 1_024
+    grpc_workers_max: int = 16
+    grpc_message_bytes_max: int = 4 * 1024 * 1024
+    storage_map_bytes: int = 1 << 30
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+
+def parse_duration_ms(value: Any, key: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a duration like 500ms, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(key, "must not be negative")
+        return value
+    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(key, f"expected a duration like 500ms, 2s or 1m, got {value!r}")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def _int(section: dict[str, Any], name: str, prefix: str, default: int | None = None,
+         low: int = 0, high: int = 2**63 - 1) -> int:
+    key = f"{prefix}.{name}"
+    value = section.get(name, default)
+    if value is None:
+        raise ConfigError(key, "is required")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"expected an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(key, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _section(doc: dict[str, Any], name: str, required: bool = True) -> dict[str, Any]:
+    value = doc.get(name)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(name, "is required and must be a mapping" if value is None
+                          else f"must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(section: dict[str, Any], allowed: set[str], prefix: str) -> None:
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}", f"unknown key (allowed: "
+                          f"{', '.join(sorted(allowed))})")
+
+
+def parse_address(value: Any, key: str) -> tuple[str, int]:
+    if not isinstance(value, str) or value.count(":") != 1:
+        raise ConfigError(key, f"expected HOST:PORT, got {value!r}")
+    host, port_text = value.rsplit(":", 1)
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535 or not host:
+        raise ConfigError(key, f"expected HOST:PORT with a port 0..65535, got {value!r}")
+    return host, int(port_text)
+
+
+_CONSENSUS_KEYS = {"algorithm", "nodes", "fault_tolerance", "block_time", "finality", "tick",
+                   "view_timeout", "election_timeout", "heartbeat", "batch_txs_max",
+                   "batch_bytes_max", "inflight_blocks_max", "checkpoint_interval_blocks"}
+
+
+def parse_consensus(section: dict[str, Any]) -> ConsensusSettings:
+    from consensus.api import engine_names
+
+    _check_keys(section, _CONSENSUS_KEYS, "consensus")
+    algorithm = str(section.get("algorithm", "pbft")).lower()
+    if algorithm not in engine_names():
+        raise ConfigError("consensus.algorithm", f"unknown algorithm {algorithm!r}; this build "
+                          f"has: {', '.join(engine_names())}")
+    nodes = _int(section, "nodes", "consensus", 7, low=1, high=256)
+    limit = max_faulty_cft(nodes) if algorithm in CFT_ENGINES else max_faulty_bft(nodes)
+    f = _int(section, "fault_tolerance", "consensus", limit, low=0)
+    if f > limit:
+        raise ConfigError("consensus.fault_tolerance", f"{algorithm} with {nodes} nodes "
+                          f"tolerates at most {limit} faulty nodes, got {f}")
+    finality = str(section.get("finality", "immediate")).lower()
+    if finality != "immediate":
+        raise ConfigError("consensus.finality", "only 'immediate' is supported: every engine "
+                          "here commits blocks with a certificate, never probabilistically")
+    ms = {name: parse_duration_ms(section[name], f"consensus.{name}")
+          for name in ("block_time", "tick", "view_timeout", "election_timeout", "heartbeat")
+          if name in section}
+    tick_ms = ms.get("tick", 10)
+    if tick_ms < 1:
+        raise ConfigError("consensus.tick", "must be at least 1ms")
+    return ConsensusSettings(
+        algorithm=algorithm, nodes=nodes, fault_tolerance=f,
+        block_time_ms=max(ms.get("block_time", 500), 1), finality=finality, tick_ms=tick_ms,
+        view_timeout_ms=ms.get("view_timeout", 2_000),
+        election_timeout_ms=ms.get("election_timeout", 1_000),
+        heartbeat_ms=ms.get("heartbeat", 100),
+        batch_txs_max=_int(section, "batch_txs_max", "consensus", 2_000, low=1),
+        batch_bytes_max=_int(section, "batch_bytes_max", "consensus", 4 << 20, low=1024),
+        inflight_blocks_max=_int(section, "inflight_blocks_max", "consensus", 8, low=1),
+        checkpoint_interval_blocks=_int(section, "checkpoint_interval_blocks", "consensus", 16,
+                                        low=1))
+
+
+def _parse_peers(value: Any, nodes: int, self_id: int) -> tuple[PeerSettings, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError("network.peers", "must map validator id -> HOST:PORT")
+    peers = []
+    for raw_id, address in sorted(value.items(), key=lambda kv: str(kv[0])):
+        key = f"network.peers.{raw_id}"
+        try:
+            node_id = int(raw_id)
+        except (TypeError, ValueError):
+            raise ConfigError(key, "peer ids must be integers") from None
+        if not 0 <= node_id < nodes or node_id == self_id:
+            raise ConfigError(key, f"peer id must be in 0..{nodes - 1} and not this node")
+        host, port = parse_address(address, key)
+        peers.append(PeerSettings(node_id, host, port))
+    return tuple(sorted(peers, key=lambda p: p.node_id))
+
+
+def parse_config(doc: Any, path: Path) -> NodeConfig:
+    if not isinstance(doc, dict):
+        raise ConfigError("(top level)", "the config must be a YAML mapping")
+    _check_keys(doc, {"node", "consensus", "network", "api", "keystore", "mempool", "storage",
+                      "logging"}, "(top level)")
+    node = _section(doc, "node")
+    _check_keys(node, {"id", "chain_id", "home", "genesis"}, "node")
+    consensus = parse_consensus(_section(doc, "consensus"))
+    node_id = _int(node, "id", "node", None, low=0, high=consensus.nodes - 1)
+    chain_id = node.get("chain_id")
+    if not isinstance(chain_id, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", chain_id):
+        raise ConfigError("node.chain_id", "required: 1-64 letters, digits, '.', '_' or '-'")
+    base = path.parent
+    home = (base / str(node.get("home", "."))).resolve()
+    genesis = (base / str(node.get("genesis", "genesis.yaml"))).resolve()
+    network = _section(doc, "network")
+    _check_keys(network, {"listen", "peers", "frame_bytes_max", "send_queue_max"}, "network")
+    listen_host, listen_port = parse_address(network.get("listen"), "network.listen")
+    peers = _parse_peers(network.get("peers", {}), consensus.nodes, node_id)
+    if len(peers) != consensus.nodes - 1:
+        raise ConfigError("network.peers", f"expected {consensus.nodes - 1} peers for "
+                          f"consensus.nodes={consensus.nodes}, got {len(peers)}")
+    api = _section(doc, "api")
+    _check_keys(api, {"grpc", "metrics", "grpc_workers_max", "grpc_message_bytes_max"}, "api")
+    grpc_host, grpc_port = parse_address(api.get("grpc"), "api.grpc")
+    metrics_host, metrics_port = parse_address(api.get("metrics"), "api.metrics")
+    keystore = _section(doc, "keystore")
+    if keystore.get("type", "file") not in {"file", "tpm", "pkcs11"}:
+        raise ConfigError("keystore.type", "must be one of file, tpm, pkcs11")
+    mempool = _section(doc, "mempool", required=False)
+    _check_keys(mempool, {"txs_max", "bytes_max"}, "mempool")
+    storage = _section(doc, "storage", required=False)
+    _check_keys(storage, {"map_bytes"}, "storage")
+    logging = _section(doc, "logging", required=False)
+    _check_keys(logging, {"level"}, "logging")
+    level = str(logging.get("level", "info")).lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError("logging.level", "must be debug, info, warning or error")
+    return NodeConfig(
+        path=path, node_id=node_id, chain_id=chain_id, home=home, genesis_path=genesis,
+        consensus=consensus, listen_host=listen_host, listen_port=listen_port, peers=peers,
+        grpc_host=grpc_host, grpc_port=grpc_port, metrics_host=metrics_host,
+        metrics_port=metrics_port, keystore=dict(keystore),
+        mempool_txs_max=_int(mempool, "txs_max", "mempool", 100_000, low=1),
+        mempool_bytes_max=_int(mempool, "bytes_max", "mempool", 256 << 20, low=1024),
+        frame_bytes_max=_int(network, "frame_bytes_max", "network", 8 << 20, low=64 << 10),
+        send_queue_max=_int(network, "send_queue_max", "network", 1_024, low=1),
+        grpc_workers_max=_int(api, "grpc_workers_max", "api", 16, low=1, high=1024),
+        grpc_message_bytes_max=_int(api, "grpc_message_bytes_max", "api", 4 << 20, low=1024),
+        storage_map_bytes=_int(storage, "map_bytes", "storage", 1 << 30, low=1 << 20),
+        log_level=level)
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the config file ({exc.strerror})") from None
+    if len(raw) > CONFIG_BYTES_MAX:
+        raise ConfigError(str(path), f"larger than {CONFIG_BYTES_MAX} bytes")
+    try:
+        doc = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML: {exc}".splitlines()[0]) from None
+    return parse_config(doc, path.resolve())
