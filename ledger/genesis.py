@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from consensus import canonical
 from crypto.schemes import PUBLIC_KEY_BYTES, Scheme
 from ledger.account import ADDRESS_BYTES, Account, address_of, make_balances
 from ledger.errors import GenesisError
@@ -25,6 +26,7 @@ CHAIN_ID_BYTES_MAX = 64
 GENESIS_ACCOUNTS_MAX = 10_000_000
 
 
+@canonical.register
 @dataclass(frozen=True, slots=True)
 class Currency:
     code: str
@@ -32,6 +34,7 @@ class Currency:
     issuers: tuple[bytes, ...]  # addresses allowed to issue and redeem
 
 
+@canonical.register
 @dataclass(frozen=True, slots=True)
 class Genesis:
     chain_id: str
