@@ -96,11 +96,15 @@ class SignGuard:
         self._streams: dict[str, _Stream] = {}
         self._records = 0
         self._last_count = 0
-        if self.path.exists():
-            self._load()
-        else:
+        self._fd = -1
+        if not self.path.exists():
             self._create(counter_is_new)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            self._load(counter_is_new and self._records == 0)
+        except BaseException:
+            self.close()
+            raise
 
     # ---------------------------------------------------------------- public API
     def sign(self, position: tuple[object, ...], data: bytes,
@@ -192,14 +196,19 @@ class SignGuard:
                                  "guard file (starting fresh could equivocate)")
             self._last_count = self._counter.read()
         _write_synced(self.path, self._header())
+        self._records = 1  # the header; _load then reads it back without adopting
 
-    def _load(self) -> None:
+    def _load(self, counter_is_new: bool) -> None:
         from crypto.guard_file import read_records  # noqa: PLC0415 - split for size
         payloads = read_records(self.path, RECORD_BYTES_MAX)
         self._check_header(payloads[0] if payloads else None)
         for payload in payloads[1:]:
             self._replay(payload)
         self._records = len(payloads)
+        if self._counter is not None and counter_is_new:
+            # A guard that predates its TPM counter adopts the counter's current value.
+            self._last_count = self._counter.read()
+            self._append(("C", self._last_count))
         self._check_counter()
 
     def _check_header(self, header: object) -> None:
@@ -213,8 +222,11 @@ class SignGuard:
         self._last_count = int(header[3])  # type: ignore[call-overload]
 
     def _replay(self, payload: object) -> None:
-        if not isinstance(payload, tuple) or payload[0] not in ("S", "F"):
+        if not isinstance(payload, tuple) or payload[0] not in ("S", "F", "C"):
             raise GuardError(f"guard file {self.path} has an unknown record; restore it")
+        if payload[0] == "C":
+            self._last_count = max(self._last_count, payload[1])
+            return
         stream = self._streams.setdefault(payload[1], _Stream())
         if payload[0] == "F":
             self._apply_floor(stream, tuple(payload[2]))
