@@ -26,7 +26,12 @@ READERS_MAX = 256
 class LmdbStore(StoreBase):
     def __init__(self, env: lmdb.Environment) -> None:
         self._env = env
-        self._dbs = {name: env.open_db(name) for name in TABLES}
+        while True:  # creating the tables is a write too, and may need a bigger map
+            try:
+                self._dbs = {name: env.open_db(name) for name in TABLES}
+                return
+            except lmdb.MapFullError:
+                self._grow()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], map_size_bytes: int = MAP_SIZE_BYTES_DEFAULT,
