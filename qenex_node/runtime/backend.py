@@ -1,0 +1,228 @@
+"""The runtime's answer to the gRPC service (`NodeBackend`), in trio.
+
+Submissions are admitted here (stateless checks + signature on a worker thread, then the
+bounded mempool); a client that asked to wait parks on a per-transaction event that the
+driver's commit listener sets. Reads go to LMDB on a worker thread (LMDB read transactions
+are safe across threads) or to the ledger under the driver's ledger lock.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+import trio
+
+from consensus.api import EngineStatus
+from consensus.types import merkle_proof
+from qenex_node.api.backend import (NodeEvent, NodeStatusView, SubmitResult,
+                                    TransactionRecord)
+from qenex_node.core.app import TxOutcome
+from qenex_node.core.mempool import AddResult
+from qenex_node.core.sync import CommittedBlock
+
+if TYPE_CHECKING:
+    from qenex_node.runtime.node import NodeRuntime
+
+WAITERS_MAX = 50_000  # clients parked on wait_for_commit; more is refused, never queued
+SUBSCRIBERS_MAX = 256
+SUBSCRIBER_QUEUE_MAX = 1_024  # events buffered per WatchEvents stream before it is ended
+WAIT_TIMEOUT_MS_DEFAULT = 30_000
+VERSION = "0.1.0"
+
+
+@dataclass(slots=True)
+class _Waiter:
+    event: trio.Event = field(default_factory=trio.Event)
+    submitted_s: float = field(default_factory=time.perf_counter)
+    result: SubmitResult | None = None
+
+
+class SubscriberTooSlow(Exception):
+    """A WatchEvents client stopped reading; its stream ends instead of growing."""
+
+
+class RuntimeBackend:
+    def __init__(self, runtime: "NodeRuntime") -> None:
+        self.rt = runtime
+        self._waiters: dict[bytes, list[_Waiter]] = {}
+        self._waiter_count = 0
+        self._subscribers: set[trio.MemorySendChannel[NodeEvent]] = set()
+
+    # ------------------------------------------------------------ driver listener
+    def on_driver_event(self, item: CommittedBlock | None, result: Any) -> None:
+        if item is None:
+            self._on_leader(result)
+            return
+        block = item.block
+        ok = sum(1 for o in result.outcomes if o.success)
+        self.rt.metrics.committed_txs.labels("success").inc(ok)
+        self.rt.metrics.committed_txs.labels("refused").inc(len(result.outcomes) - ok)
+        self._broadcast(NodeEvent("block_committed", height=block.height,
+                                  block_hash=block.block_hash, state_root=item.state_root,
+                                  tx_count=len(block.txs),
+                                  timestamp_ms=block.header.timestamp_ms))
+        for outcome in result.outcomes:
+            self._resolve(block.height, outcome)
+
+    def _resolve(self, height: int, outcome: TxOutcome) -> None:
+        if self._subscribers:
+            self._broadcast(NodeEvent("transaction_committed", height=height,
+                                      tx_id=outcome.tx_id, outcome=outcome))
+        waiters = self._waiters.pop(outcome.tx_id, None)
+        if not waiters:
+            return
+        for waiter in waiters:
+            waiter.result = SubmitResult(outcome.tx_id, "COMMITTED", height=height,
+                                         outcome=outcome)
+            self.rt.metrics.commit_latency.observe(time.perf_counter() - waiter.submitted_s)
+            waiter.event.set()
+        self._waiter_count -= len(waiters)
+
+    def _on_leader(self, status: EngineStatus) -> None:
+        self._broadcast(NodeEvent("leader_changed", view=status.view, leader=status.leader))
+
+    def _broadcast(self, event: NodeEvent) -> None:
+        for channel in list(self._subscribers):
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                self._subscribers.discard(channel)
+                channel.close()  # the reader sees the stream end; it can resume by height
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._subscribers.discard(channel)
+
+    # ------------------------------------------------------------ NodeBackend
+    async def submit(self, tx: bytes, wait_for_commit: bool, timeout_ms: int) -> SubmitResult:
+        check = await trio.to_thread.run_sync(self.rt.storage.ledger.check_tx, tx)
+        if not check.ok:
+            self.rt.metrics.rejected.labels("client", check.reason).inc()
+            return SubmitResult(check.tx_id, "REJECTED", check.reason, check.detail)
+        added = self.rt.mempool.add(check.tx_id, tx)
+        if added == AddResult.FULL:
+            self.rt.metrics.rejected.labels("client", "MEMPOOL_FULL").inc()
+            return SubmitResult(check.tx_id, "REJECTED", "MEMPOOL_FULL",
+                                "the mempool is full; retry with back-off")
+        self.rt.metrics.mempool_txs.set(len(self.rt.mempool))
+        if added == AddResult.DUPLICATE and not wait_for_commit:
+            return SubmitResult(check.tx_id, "DUPLICATE", "DUPLICATE", "already pending")
+        if not wait_for_commit:
+            return SubmitResult(check.tx_id, "ACCEPTED")
+        return await self._wait(check.tx_id, timeout_ms or WAIT_TIMEOUT_MS_DEFAULT)
+
+    async def _wait(self, tx_id: bytes, timeout_ms: int) -> SubmitResult:
+        committed = await self._committed_result(tx_id)
+        if committed is not None:
+            return committed
+        if self._waiter_count >= WAITERS_MAX:
+            return SubmitResult(tx_id, "REJECTED", "OVERLOADED",
+                                "too many clients waiting for commits; retry without waiting")
+        waiter = _Waiter()
+        self._waiters.setdefault(tx_id, []).append(waiter)
+        self._waiter_count += 1
+        with trio.move_on_after(timeout_ms / 1000):
+            await waiter.event.wait()
+        if waiter.result is not None:
+            return waiter.result
+        waiters = self._waiters.get(tx_id, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+            self._waiter_count -= 1
+            if not waiters:
+                self._waiters.pop(tx_id, None)
+        return SubmitResult(tx_id, "REJECTED", "TIMEOUT", f"not committed within {timeout_ms} "
+                            "ms; it stays admitted and may still commit")
+
+    async def _committed_result(self, tx_id: bytes) -> SubmitResult | None:
+        record = await trio.to_thread.run_sync(self.rt.storage.store.transaction, tx_id)
+        if record is None or not record.success:
+            return None
+        outcome = TxOutcome(tx_id, record.index, record.success, record.reason)
+        return SubmitResult(tx_id, "COMMITTED", height=record.height, outcome=outcome)
+
+    async def get_transaction(self, tx_id: bytes) -> TransactionRecord | None:
+        def read() -> TransactionRecord | None:
+            record = self.rt.storage.store.transaction(tx_id)
+            if record is None:
+                return None
+            stored = self.rt.storage.store.block(record.height)
+            if stored is None or stored.certificate is None:
+                return None
+            txs = stored.block.txs
+            return TransactionRecord(
+                tx=record.tx, height=record.height,
+                outcome=TxOutcome(tx_id, record.index, record.success, record.reason),
+                header=stored.block.header, certificate=stored.certificate,
+                proof_index=record.index, proof_count=len(txs),
+                proof_path=merkle_proof(txs, record.index))
+
+        return await trio.to_thread.run_sync(read)
+
+    async def get_account(self, address: bytes, prove: bool) -> tuple[object | None, object | None]:
+        def read() -> tuple[object | None, object | None]:
+            with self.rt.driver.ledger_lock:
+                ledger = self.rt.storage.ledger
+                account = ledger.account(address)
+                proof = ledger.prove_account(address) if prove else None
+                return account, proof
+
+        return await trio.to_thread.run_sync(read)
+
+    async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
+        def read() -> CommittedBlock | None:
+            store = self.rt.storage.store
+            if height is None and block_hash is not None:
+                stored = store.block_by_hash(block_hash)
+                target = stored.block.height if stored is not None else None
+            else:
+                target = height
+            return self.rt.storage.committed(target) if target else None
+
+        return await trio.to_thread.run_sync(read)
+
+    async def status(self) -> NodeStatusView:
+        return self.status_now()
+
+    def status_now(self) -> NodeStatusView:
+        rt = self.rt
+        engine = rt.engine.status()
+        store = rt.storage.store
+        return NodeStatusView(
+            node_id=rt.config.node_id, chain_id=rt.config.chain_id,
+            algorithm=rt.config.consensus.algorithm, height=store.height,
+            state_root=store.state_root, block_hash=store.block_hash, view=engine.view,
+            leader=engine.leader, role=engine.role, peers_connected=rt.peers_connected(),
+            mempool_txs=len(rt.mempool), version=VERSION, ready=rt.is_ready())
+
+    async def watch(self, from_height: int) -> AsyncIterator[NodeEvent]:
+        if len(self._subscribers) >= SUBSCRIBERS_MAX:
+            raise SubscriberTooSlow("too many event subscribers")
+        send, receive = trio.open_memory_channel[NodeEvent](SUBSCRIBER_QUEUE_MAX)
+        self._subscribers.add(send)
+        try:
+            if from_height:
+                for event in await trio.to_thread.run_sync(self._replay, from_height):
+                    yield event
+            async with receive:
+                async for event in receive:
+                    if event.kind == "block_committed" and from_height and \
+                            event.height < from_height:
+                        continue
+                    yield event
+        finally:
+            self._subscribers.discard(send)
+            send.close()
+
+    def _replay(self, from_height: int) -> list[NodeEvent]:
+        store = self.rt.storage.store
+        events = []
+        for height in range(from_height, min(store.height, from_height + 1_000) + 1):
+            stored = store.block(height)
+            if stored is None:
+                break
+            block = stored.block
+            events.append(NodeEvent("block_committed", height=height,
+                                    block_hash=block.block_hash, state_root=stored.state_root,
+                                    tx_count=len(block.txs),
+                                    timestamp_ms=block.header.timestamp_ms))
+        return events

@@ -1,0 +1,72 @@
+"""The driver's storage step: ledger apply + one synced LMDB write per engine step.
+
+Runs on a worker thread (LMDB and the state tree are blocking work). When one step commits
+several blocks, the engine's records ride with the last block: a crash between two of those
+writes leaves the ledger a block or two ahead of the engine's records, which is the normal
+restart case (the engine learns the ledger's height from `Restore`), and none of this
+step's messages were sent yet, so nothing that left the node is contradicted.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from consensus.api import Persist
+from consensus.types import Block, Certificate
+from ledger.genesis import Genesis
+from ledger.ledger import Ledger
+from ledger.storage.lmdb_store import LmdbStore
+from qenex_node.core.app import AppliedBlock
+from qenex_node.core.sync import CommittedBlock
+
+
+class LedgerStorage:
+    def __init__(self, store: LmdbStore, ledger: Ledger) -> None:
+        self.store = store
+        self.ledger = ledger
+
+    @classmethod
+    def open(cls, path: str, genesis: Genesis, map_size_bytes: int) -> "LedgerStorage":
+        store = LmdbStore.open(path, map_size_bytes=map_size_bytes)
+        store.init_genesis(genesis)
+        if store.height == 0:
+            ledger = Ledger(genesis)
+        else:
+            ledger = Ledger.restore(genesis, store.height, store.block_hash, store.accounts())
+            if ledger.state_root != store.state_root:
+                raise RuntimeError(f"stored state root at height {store.height} does not match "
+                                   "the stored accounts: the store is damaged; restore it from "
+                                   "a snapshot or resync this node from its peers")
+        return cls(store, ledger)
+
+    def write_step(self, persist: Sequence[Persist],
+                   blocks: Sequence[tuple[Block, Certificate]]) -> list[AppliedBlock]:
+        if not blocks:
+            if persist:
+                self.store.put_engine_records(persist)
+            return []
+        results: list[AppliedBlock] = []
+        for index, (block, certificate) in enumerate(blocks):
+            result = self.ledger.apply(block)
+            records = persist if index == len(blocks) - 1 else ()
+            self.store.commit_block(block, certificate, result.applied, result.state_changes,
+                                    records)
+            results.append(result.applied)
+        return results
+
+    def committed(self, height: int) -> CommittedBlock | None:
+        stored = self.store.block(height)
+        if stored is None or stored.certificate is None:
+            return None
+        return CommittedBlock(stored.block, stored.certificate, stored.state_root)
+
+    def committed_range(self, from_height: int, count: int) -> list[CommittedBlock]:
+        out = []
+        for height in range(max(from_height, 1), min(from_height + count, self.store.height + 1)):
+            item = self.committed(height)
+            if item is None:
+                break
+            out.append(item)
+        return out
+
+    def close(self) -> None:
+        self.store.close()
