@@ -169,9 +169,12 @@ class StateTree:
             self._dirty = set()
         return self._hashes[0][0]
 
+    def leaf_items(self) -> list[tuple[int, bytes]]:
+        """(key, SHA-256 of account bytes) for every account, in key order."""
+        return sorted(item for bucket in self._buckets if bucket for item in bucket.items())
+
     def _regrow(self) -> None:
-        leaves = {k: v for b in self._buckets if b for k, v in b.items()}
-        self.__init__(leaves)  # type: ignore[misc]
+        self.__init__(dict(self.leaf_items()))  # type: ignore[misc]
 
     def _update(self, dirty: set[int]) -> None:
         level_h, level_c = self._hashes[self.bits], self._counts[self.bits]
