@@ -66,6 +66,7 @@ class NodeConfig:
     chain_id: str
     home: Path
     genesis_path: Path
+    validators_path: Path
     consensus: ConsensusSettings
     listen_host: str
     listen_port: int
@@ -207,7 +208,7 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
     _check_keys(doc, {"node", "consensus", "network", "api", "keystore", "mempool", "storage",
                       "logging"}, "(top level)")
     node = _section(doc, "node")
-    _check_keys(node, {"id", "chain_id", "home", "genesis"}, "node")
+    _check_keys(node, {"id", "chain_id", "home", "genesis", "validators"}, "node")
     consensus = parse_consensus(_section(doc, "consensus"))
     node_id = _int(node, "id", "node", None, low=0, high=consensus.nodes - 1)
     chain_id = node.get("chain_id")
@@ -216,6 +217,7 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
     base = path.parent
     home = (base / str(node.get("home", "."))).resolve()
     genesis = (base / str(node.get("genesis", "genesis.yaml"))).resolve()
+    validators = (base / str(node.get("validators", "validators.yaml"))).resolve()
     network = _section(doc, "network")
     _check_keys(network, {"listen", "peers", "frame_bytes_max", "send_queue_max"}, "network")
     listen_host, listen_port = parse_address(network.get("listen"), "network.listen")
@@ -240,7 +242,7 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError("logging.level", "must be debug, info, warning or error")
     return NodeConfig(
-        path=path, node_id=node_id, chain_id=chain_id, home=home, genesis_path=genesis,
+        path=path, node_id=node_id, chain_id=chain_id, home=home, genesis_path=genesis, validators_path=validators,
         consensus=consensus, listen_host=listen_host, listen_port=listen_port, peers=peers,
         grpc_host=grpc_host, grpc_port=grpc_port, metrics_host=metrics_host,
         metrics_port=metrics_port, keystore=dict(keystore),
