@@ -1,0 +1,102 @@
+"""The PBFT engine: routes each input to its protocol phase (Castro & Liskov, OSDI 1999;
+TOCS 2002).
+
+Theory of operation
+-------------------
+`PbftEngine.step` is the whole replica: a pure function of its state and one input,
+returning Effects the driver carries out in order (persist, sign+send, commit, catch up).
+Phases live in their own modules:
+  normal_case.py   PRE-PREPARE / PREPARE / COMMIT, in-order commit        (§4.2)
+  checkpoint.py    CHECKPOINT, water marks, garbage collection, catch-up  (§4.3, TOCS §5.3.2)
+  view_change.py   timer, VIEW-CHANGE, NEW-VIEW                          (§4.4, §4.5.2)
+  recovery.py      rebuilding from durable records at start-up
+  certificates.py  checking signed sub-messages and commit certificates
+Every refused input becomes a `Rejected` note with its reason; nothing raises on bad
+input from a peer.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from consensus.api import (Applied, EffectsBuilder, Effects, EngineConfig, EngineStatus, Input,
+                           Propose, Receive, RejectReason, Restore, Synced, Tick)
+from consensus.types import Block, Certificate
+from consensus.pbft.certificates import check_commit_certificate
+from consensus.pbft.checkpoint import on_applied, on_checkpoint, on_synced, on_tick_catch_up
+from consensus.pbft.inbox import take_pending
+from consensus.pbft.messages import Checkpoint, Commit, NewView, PrePrepare, Prepare, ViewChange
+from consensus.pbft.normal_case import on_commit, on_pre_prepare, on_prepare, on_propose
+from consensus.pbft.recovery import on_restore
+from consensus.pbft.state import Replica
+from consensus.pbft.view_change import on_new_view, on_tick_view, on_view_change
+
+_HANDLERS = {
+    PrePrepare: on_pre_prepare,
+    Prepare: on_prepare,
+    Commit: on_commit,
+    Checkpoint: on_checkpoint,
+    ViewChange: on_view_change,
+    NewView: on_new_view,
+}
+
+
+class PbftEngine:
+    name: ClassVar[str] = "pbft"
+    byzantine_tolerant: ClassVar[bool] = True
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._replica = Replica(config)
+
+    @property
+    def replica(self) -> Replica:
+        """Read-only view for tests and the simulator's reports."""
+        return self._replica
+
+    def step(self, event: Input) -> Effects:
+        fx = EffectsBuilder()
+        r = self._replica
+        if isinstance(event, Receive):
+            self._receive(fx, event.sender, event.message, event.signature)
+        elif isinstance(event, Tick):
+            on_tick_view(r, fx)
+            on_tick_catch_up(r, fx)
+        elif isinstance(event, Propose):
+            on_propose(r, fx, event)
+        elif isinstance(event, Applied):
+            on_applied(r, fx, event)
+        elif isinstance(event, Synced):
+            on_synced(r, fx, event)
+        elif isinstance(event, Restore):
+            on_restore(r, fx, event)
+        else:
+            fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
+        if r.replay_needed:
+            # A view was installed or the water marks moved: early messages get another go.
+            r.replay_needed = False
+            for sender, message, signature in take_pending(r):
+                self._receive(fx, sender, message, signature)
+        return fx.build()
+
+    def _receive(self, fx: EffectsBuilder, sender: int, message: object,
+                 signature: bytes) -> None:
+        if sender not in self._replica.config.validators:
+            fx.reject(RejectReason.UNKNOWN_SENDER, sender, "not a validator")
+            return
+        handler = _HANDLERS.get(type(message))
+        if handler is None:
+            fx.reject(RejectReason.MALFORMED, sender, f"not a PBFT message: "
+                      f"{type(message).__name__}")
+            return
+        handler(self._replica, fx, sender, message, signature)  # type: ignore[operator]
+
+    def status(self) -> EngineStatus:
+        r = self._replica
+        if r.view_changing:
+            return EngineStatus("pbft", "view_change", r.view, None, r.committed_height)
+        role = "primary" if r.primary() == r.me else "backup"
+        return EngineStatus("pbft", role, r.view, r.primary(), r.committed_height)
+
+    @classmethod
+    def check_certificate(cls, config: EngineConfig, block: Block,
+                          certificate: Certificate) -> bool:
+        return check_commit_certificate(config, block, certificate)

@@ -1,0 +1,193 @@
+"""Replica state of the PBFT engine: what is durable and what is only in memory.
+
+Theory of operation
+-------------------
+Castro & Liskov (TOCS 2002 §4.1, §5.3 "proactive recovery" aside) keep a message log,
+the current view, the last stable checkpoint and the water marks. Here the log is split
+by what it is used for:
+
+* `slots[n]` - the current view's log entry for sequence n: the accepted PRE-PREPARE,
+  the PREPAREs that match the view, and whether this replica holds the prepared
+  predicate for it (§4.2);
+* `commits[n]` - the latest COMMIT of each replica for n, of any view up to the current
+  one: committed-local needs 2f + 1 matching (view, n, d) (§4.2);
+* `prepared_certs[n]` - the prepared certificate of the highest view this replica
+  prepared n in: the P component of its VIEW-CHANGE (§4.4);
+* `checkpoints[n]` - CHECKPOINT messages above the stable checkpoint (§4.3).
+
+Durable records (`Persist` ops, written before any message that depends on them is
+sent), so that a restarted replica neither contradicts itself nor forgets a vote:
+
+  pbft/view          ViewRecord: view, whether a view change is under way
+  pbft/stable        StableCheckpoint: the low water mark and its 2f+1 proof
+  pbft/pp/<n>        the PRE-PREPARE accepted for n in the current view (SignedMessage)
+                     or, on the primary, the one it is about to sign (PrePrepare)
+  pbft/prepared/<n>  PreparedCertificate: prepared predicate held (COMMIT sent)
+  pbft/view_change   ViewChange this replica sent for its target view
+  pbft/new_view      NewViewPlan / NewView this replica built as a new primary
+
+Committed blocks need no record of their own: the driver writes the ledger's block in the
+same durable transaction as the persist ops, and `Restore` says how far it got.
+Everything at or below the stable checkpoint is deleted when the checkpoint moves, so
+memory and storage stay bounded by the water mark window (§4.3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from consensus import canonical
+from consensus.api import EngineConfig
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
+from consensus.pbft.messages import NewView, PrePrepare, PreparedCertificate, ViewChange, primary_of
+
+KEY_VIEW = "pbft/view"
+KEY_STABLE = "pbft/stable"
+KEY_VIEW_CHANGE = "pbft/view_change"
+KEY_NEW_VIEW = "pbft/new_view"
+PREFIX_PRE_PREPARE = "pbft/pp/"
+PREFIX_PREPARED = "pbft/prepared/"
+
+
+def pre_prepare_key(sequence: int) -> str:
+    return f"{PREFIX_PRE_PREPARE}{sequence:016d}"
+
+
+def prepared_key(sequence: int) -> str:
+    return f"{PREFIX_PREPARED}{sequence:016d}"
+
+
+@canonical.register
+@dataclass(frozen=True, slots=True)
+class ViewRecord:
+    view: int
+    view_changing: bool
+    failed_view_changes: int  # consecutive views that did not commit: the timer doubles
+
+
+@canonical.register
+@dataclass(frozen=True, slots=True)
+class StableCheckpoint:
+    sequence: int
+    block_hash: bytes
+    state_root: bytes
+    proof: tuple[SignedMessage, ...]  # 2f + 1 matching CHECKPOINTs; empty at genesis
+
+
+GENESIS_CHECKPOINT = StableCheckpoint(0, GENESIS_HASH, EMPTY_ROOT, ())
+
+
+@canonical.register
+@dataclass(frozen=True, slots=True)
+class NewViewPlan:
+    """What a new primary decided from 2f + 1 VIEW-CHANGEs, before its pre-prepares are
+    signed: persisted so that a restart re-sends the very same messages."""
+    view: int
+    view_changes: tuple[SignedMessage, ...]
+    pre_prepares: tuple[PrePrepare, ...]
+
+
+@dataclass(slots=True)
+class Slot:
+    """The current view's log entry for one sequence number."""
+    pre_prepare: SignedMessage | None = None
+    prepares: dict[NodeId, SignedMessage] = field(default_factory=dict)
+    prepared: bool = False
+
+    @property
+    def message(self) -> PrePrepare | None:
+        return self.pre_prepare.message if self.pre_prepare else None  # type: ignore[return-value]
+
+
+@dataclass(slots=True)
+class Replica:
+    """All of one replica's state; the phase modules read and change it."""
+    config: EngineConfig
+    view: int = 0
+    view_changing: bool = False
+    failed_view_changes: int = 0
+    stable: StableCheckpoint = GENESIS_CHECKPOINT
+    committed_height: int = 0
+    committed_hash: bytes = GENESIS_HASH
+    committed_hashes: dict[int, bytes] = field(default_factory=dict)  # above stable only
+    applied_height: int = 0
+    applied_root: bytes = EMPTY_ROOT
+    last_timestamp_ms: int = 0
+    # Primary: the highest sequence assigned in this view, and its block hash.
+    assigned_sequence: int = 0
+    own_unsigned: dict[int, PrePrepare] = field(default_factory=dict)
+    slots: dict[int, Slot] = field(default_factory=dict)
+    commits: dict[int, dict[NodeId, SignedMessage]] = field(default_factory=dict)
+    blocks: dict[int, dict[bytes, Block]] = field(default_factory=dict)
+    prepared_certs: dict[int, PreparedCertificate] = field(default_factory=dict)
+    checkpoints: dict[int, dict[NodeId, SignedMessage]] = field(default_factory=dict)
+    # View change.
+    view_changes: dict[NodeId, SignedMessage] = field(default_factory=dict)  # latest each
+    my_view_change: ViewChange | None = None
+    new_view_plan: NewViewPlan | None = None
+    plan_signed: dict[int, SignedMessage] = field(default_factory=dict)
+    new_view_sent: NewView | None = None
+    # Timers, in ticks.
+    timer_ticks: int = 0
+    request_waiting: bool = False
+    resend_ticks: int = 0
+    # Buffered future messages: (sender, message, signature), bounded per sender.
+    pending: list[tuple[NodeId, object, bytes]] = field(default_factory=list)
+    pending_per_sender: dict[NodeId, int] = field(default_factory=dict)
+    # State transfer.
+    catch_up_target: int = 0
+    catch_up_wait_ticks: int = 0
+    catch_up_peers: tuple[NodeId, ...] = ()
+    stalled_ticks: int = 0
+    replay_needed: bool = False
+
+    # ------------------------------------------------------------ arithmetic
+    @property
+    def me(self) -> NodeId:
+        return self.config.node_id
+
+    @property
+    def nodes(self) -> int:
+        return self.config.validators.size
+
+    @property
+    def faults(self) -> int:
+        if self.config.fault_tolerance is not None:
+            return self.config.fault_tolerance
+        return max_faulty_bft(self.nodes)
+
+    @property
+    def quorum(self) -> int:
+        """2f + 1 (n - f in general, so any two quorums share an honest replica)."""
+        return self.nodes - self.faults
+
+    @property
+    def low_water_mark(self) -> int:
+        return self.stable.sequence
+
+    @property
+    def high_water_mark(self) -> int:
+        return self.stable.sequence + self.config.log_window_blocks
+
+    def primary(self, view: int | None = None) -> NodeId:
+        return primary_of(self.view if view is None else view, self.nodes)
+
+    def is_primary(self) -> bool:
+        return not self.view_changing and self.primary() == self.me
+
+    def known_hash(self, sequence: int) -> bytes | None:
+        """The block hash this replica has fixed at `sequence`: committed, stable, or
+        prepared in the current view (the parent that block `sequence + 1` must name)."""
+        if sequence == self.committed_height:
+            return self.committed_hash
+        if sequence == self.stable.sequence:
+            return self.stable.block_hash
+        if sequence in self.committed_hashes:
+            return self.committed_hashes[sequence]
+        slot = self.slots.get(sequence)
+        if slot is not None and slot.prepared and slot.message is not None:
+            return slot.message.digest
+        return None
+
+    def view_timeout_ticks(self) -> int:
+        """The view-change timer doubles with each view that failed to commit (§4.5.2)."""
+        return self.config.view_timeout_ticks << min(self.failed_view_changes, 16)
