@@ -13,3 +13,12 @@ def main() -> None:
 
 
 main.add_command(simulate_command)
+
+
+@main.group(invoke_without_command=True)
+def bench() -> None:
+    """Benchmarks (ledger; cluster options to come)."""
+
+
+from ledger.bench import bench_ledger  # noqa: E402  (lmdb is imported only by this command)
+bench.add_command(bench_ledger, "ledger")
