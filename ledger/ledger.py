@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from consensus.types import GENESIS_HASH, Block
 from crypto import schemes
@@ -24,8 +24,16 @@ from ledger.errors import LedgerError, Reason
 from ledger.genesis import Genesis
 from ledger.money import checked_add, checked_sub
 from ledger.state_tree import AccountProof, StateTree
-from ledger.tx import KIND_CREATE, KIND_ISSUE, KIND_REDEEM, KIND_TRANSFER, Parsed, Tx, \
-    Verifier, parse_tx
+from ledger.tx import (
+    KIND_CREATE,
+    KIND_ISSUE,
+    KIND_REDEEM,
+    KIND_TRANSFER,
+    Parsed,
+    Tx,
+    Verifier,
+    parse_tx,
+)
 from qenex_node.core.app import AppliedBlock, TxCheck, TxOutcome
 
 VERIFIED_CACHE_MAX = 65_536  # envelopes whose signature this node already checked
@@ -39,7 +47,7 @@ class BlockResult:
 
 class _Work:
     """A touched account inside one block: mutable until the block is folded in."""
-    __slots__ = ("base", "nonce", "balances")
+    __slots__ = ("balances", "base", "nonce")
 
     def __init__(self, base: Account) -> None:
         self.base = base

@@ -10,8 +10,8 @@ signer's address, the signature) and yields a `Tx` domain object or a typed `Rea
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from google.protobuf.message import DecodeError
 

@@ -15,8 +15,9 @@ A block's commit (block, receipts, changed accounts, engine records, meta) is ON
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from consensus import canonical
 from consensus.types import GENESIS_HASH, Block, Certificate

@@ -11,7 +11,7 @@ must not hold read transactions across a commit (every read here is a short tran
 from __future__ import annotations
 
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import lmdb
 
@@ -47,7 +47,7 @@ class LmdbStore(StoreBase):
     def close(self) -> None:
         self._env.close()
 
-    def __enter__(self) -> LmdbStore:
+    def __enter__(self) -> LmdbStore:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:

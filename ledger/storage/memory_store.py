@@ -8,7 +8,7 @@ nothing), `corrupt(table, key)` (flip a byte: the next read raises StorageCorrup
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from ledger.storage.base import TABLES, Op, StoreBase
 from ledger.storage.codec import StorageError, StorageWriteFailed

@@ -10,11 +10,26 @@ from ledger.errors import LedgerError, Reason
 from ledger.ledger import Ledger
 from ledger.money import AMOUNT_MAX
 from ledger.state_tree import verify_account_proof
-from ledger.tx import (build_create_account, build_issue, build_redeem, build_transfer,
-                       sign_body, tx_signing_bytes, TX_BYTES_MAX)
+from ledger.tx import (
+    TX_BYTES_MAX,
+    build_create_account,
+    build_issue,
+    build_redeem,
+    build_transfer,
+    sign_body,
+    tx_signing_bytes,
+)
 from proto.qenex.v1 import transaction_pb2 as pb
-from tests.unit.ledger_helpers import (CHAIN, ED, ISSUER, address, make_genesis, next_block,
-                                       seed, snapshot)
+from tests.unit.ledger_helpers import (
+    CHAIN,
+    ED,
+    ISSUER,
+    address,
+    make_genesis,
+    next_block,
+    seed,
+    snapshot,
+)
 
 
 @pytest.fixture
@@ -92,7 +107,7 @@ def test_refused_transaction_does_not_stop_the_block(ledger):
 
 
 def _body(**kw) -> pb.TransactionBody:
-    fields = dict(chain_id=CHAIN, sender=address(1), nonce=1)
+    fields: dict = {"chain_id": CHAIN, "sender": address(1), "nonce": 1}
     fields.update(kw)
     return pb.TransactionBody(**fields)
 

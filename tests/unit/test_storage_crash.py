@@ -52,7 +52,7 @@ def _run_and_kill(path: str, rng: random.Random) -> None:
         try:
             os.close(read_fd)
             _writer(path, write_fd)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - child process: report any death, then _exit
             traceback.print_exc()
         finally:
             os._exit(1)

@@ -9,8 +9,8 @@ from ledger.storage.memory_store import MemoryStore
 from ledger.storage.recovery import check_consistency, load_ledger
 from ledger.storage.snapshot import export_snapshot, import_snapshot
 from ledger.tx import build_transfer
-from tests.unit.test_storage import commit, fresh
 from tests.unit.ledger_helpers import CHAIN, ED, address, seed
+from tests.unit.test_storage import commit, fresh
 
 
 def test_export_import_then_continue(tmp_path):
