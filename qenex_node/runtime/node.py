@@ -1,0 +1,236 @@
+"""The node daemon: one `trio.run`, components started in order with `nursery.start`.
+
+Start-up order: logging -> scheme self-test -> key store -> guard -> storage (+ genesis)
+-> engine `Restore` -> metrics/health port -> peer mesh -> driver -> receive loop ->
+ticker -> gRPC. Shutdown (SIGTERM/SIGINT) cancels the nursery; the storage write in
+progress finishes first because worker-thread calls are not abandoned on cancel.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+import yaml
+from google.protobuf.message import DecodeError
+
+from consensus.api import EngineConfig, Restore, Tick, create_engine
+from consensus.types import Validator, ValidatorSet
+from crypto.keystore import (FileKeyStoreConfig, KeyStoreConfig, Pkcs11KeyStoreConfig,
+                             TpmKeyStoreConfig, load_node_key)
+from crypto.selftest import check_schemes
+from crypto.signer import ConsensusSigner, ValidatorVerifier, open_guard
+from ledger.genesis import Genesis
+from proto.qenex.v1 import transaction_pb2
+from qenex_node.config import NodeConfig
+from qenex_node.core.mempool import Mempool, MempoolLimits
+from qenex_node.runtime.backend import RuntimeBackend
+from qenex_node.runtime.driver import Driver, ProposeNow
+from qenex_node.runtime.logs import configure_logging, node_logger
+from qenex_node.runtime.metrics import NodeMetrics, serve_http
+from qenex_node.runtime.peers import PeerLink
+from qenex_node.runtime.storage import LedgerStorage
+
+
+class StartupError(RuntimeError):
+    """A reason the node refuses to start: one line that says what to do."""
+
+
+def keystore_config(section: dict[str, Any], home: Path) -> KeyStoreConfig:
+    kind = section.get("type", "file")
+    path = home / str(section.get("path", "keys/node.key"))
+    if kind == "file":
+        pfile = section.get("passphrase_file")
+        return FileKeyStoreConfig(path=path, passphrase_env=section.get(
+            "passphrase_env", "QENEX_KEY_PASSPHRASE"),
+            passphrase_file=home / pfile if pfile else None,
+            prompt=bool(section.get("prompt", False)))
+    if kind == "tpm":
+        return TpmKeyStoreConfig(path=path, tcti=str(section.get("tcti", "device:/dev/tpmrm0")),
+                                 pcrs=tuple(section.get("pcrs", ())))
+    return Pkcs11KeyStoreConfig(path=path, module=str(section.get(
+        "module", "/usr/lib/softhsm/libsofthsm2.so")), token_label=str(section.get(
+            "token_label", "qenex")), pin_env=str(section.get("pin_env", "QENEX_PKCS11_PIN")))
+
+
+def load_validators(path: Path, chain_id: str, nodes: int) -> ValidatorSet:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise StartupError(f"cannot read validators file {path}: {exc}") from None
+    entries = doc.get("validators") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or len(entries) != nodes:
+        raise StartupError(f"{path}: expected {nodes} validators (consensus.nodes)")
+    if doc.get("chain_id") != chain_id:
+        raise StartupError(f"{path}: chain_id {doc.get('chain_id')!r} is not {chain_id!r}")
+    try:
+        return ValidatorSet(tuple(Validator(int(e["id"]), bytes.fromhex(e["public_key"]))
+                                  for e in sorted(entries, key=lambda e: int(e["id"]))))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StartupError(f"{path}: bad validator entry ({exc})") from None
+
+
+def engine_config(cfg: NodeConfig, validators: ValidatorSet, verifier: ValidatorVerifier) -> EngineConfig:
+    c = cfg.consensus
+    tick = c.tick_ms
+    return EngineConfig(
+        node_id=cfg.node_id, validators=validators, chain_id=cfg.chain_id, verifier=verifier,
+        seed=int.from_bytes(os.urandom(8), "big"), fault_tolerance=c.fault_tolerance,
+        tick_ms=tick, election_timeout_ticks=max(c.election_timeout_ms // tick, 2),
+        heartbeat_ticks=max(c.heartbeat_ms // tick, 1),
+        view_timeout_ticks=max(c.view_timeout_ms // tick, 2),
+        batch_txs_max=c.batch_txs_max, batch_bytes_max=c.batch_bytes_max,
+        inflight_blocks_max=c.inflight_blocks_max,
+        checkpoint_interval_blocks=c.checkpoint_interval_blocks)
+
+
+class NodeRuntime:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.metrics = NodeMetrics()
+        self.log = node_logger(config.node_id, config.chain_id, config.consensus.algorithm)
+        self._ready = False
+
+    # ------------------------------------------------------------ start-up
+    def _open(self) -> None:
+        cfg = self.config
+        try:
+            check_schemes(("ML_DSA_87", "ED25519"))
+        except Exception as exc:  # noqa: BLE001 - any failure here means: refuse to start
+            raise StartupError(f"signature schemes do not work on this machine: {exc}") from exc
+        store_cfg = keystore_config(cfg.keystore, cfg.home)
+        self.node_key = load_node_key(store_cfg)
+        self.validators = load_validators(cfg.validators_path, cfg.chain_id, cfg.consensus.nodes)
+        if self.validators.public_key(cfg.node_id) != self.node_key.public_key:
+            raise StartupError(f"the key in {store_cfg.path} is not validator {cfg.node_id}'s "
+                               f"key in {cfg.validators_path}")
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.guard = open_guard(cfg.data_dir / "sign-guard.log", self.node_key, store_cfg)
+        self.signer = ConsensusSigner(cfg.chain_id, self.node_key, self.guard)
+        self.verifier = ValidatorVerifier(cfg.chain_id, self.validators)
+        genesis = Genesis.from_dict(yaml.safe_load(cfg.genesis_path.read_text()))
+        if genesis.chain_id != cfg.chain_id:
+            raise StartupError(f"{cfg.genesis_path}: chain_id {genesis.chain_id!r} is not "
+                               f"{cfg.chain_id!r}")
+        self.storage = LedgerStorage.open(str(cfg.data_dir / "ledger"), genesis,
+                                          cfg.storage_map_bytes)
+        self.engine_config = engine_config(cfg, self.validators, self.verifier)
+        self.engine = create_engine(cfg.consensus.algorithm, self.engine_config)
+        self.mempool = Mempool(MempoolLimits(txs_max=cfg.mempool_txs_max,
+                                             bytes_max=cfg.mempool_bytes_max,
+                                             proposal_timeout_ms=max(
+                                                 3 * cfg.consensus.view_timeout_ms, 3_000)))
+
+    def _restore_input(self) -> Restore:
+        store = self.storage.store
+        return Restore(records=store.engine_records(), committed_height=store.height,
+                       committed_hash=store.block_hash if store.height else b"",
+                       state_root=store.state_root)
+
+    def peers_connected(self) -> int:
+        return len(self.peers.connected()) if hasattr(self, "peers") else 0
+
+    def is_ready(self) -> bool:
+        quorum_peers = self.config.consensus.nodes - self.config.consensus.fault_tolerance - 1
+        return self._ready and self.peers_connected() >= quorum_peers
+
+    # ------------------------------------------------------------ run
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.config
+        await trio.to_thread.run_sync(self._open)
+        self.driver = Driver(
+            node_id=cfg.node_id, nodes=cfg.consensus.nodes, engine=self.engine,
+            storage=self.storage, signer=self.signer, outbox=None,  # type: ignore[arg-type]
+            mempool=self.mempool, metrics=self.metrics, batch_txs_max=cfg.consensus.batch_txs_max,
+            batch_bytes_max=cfg.consensus.batch_bytes_max, tx_id=tx_id_of_envelope, log=self.log)
+        self.backend = RuntimeBackend(self)
+        self.driver.listeners.append(self.backend.on_driver_event)
+        self.peers = PeerLink(self)
+        self.driver.outbox = self.peers
+        self.driver.send_inputs.send_nowait(self._restore_input())
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._signals, nursery.cancel_scope)
+                await nursery.start(serve_http, cfg.metrics_host, cfg.metrics_port, self.metrics,
+                                    self.is_ready)
+                await nursery.start(self.peers.run)
+                await nursery.start(self.driver.run)
+                nursery.start_soon(self._ticker)
+                await nursery.start(self._grpc)
+                self._ready = True
+                self.log.info("started", height=self.storage.store.height,
+                              grpc=f"{cfg.grpc_host}:{cfg.grpc_port}",
+                              peer=f"{cfg.listen_host}:{cfg.listen_port}")
+                task_status.started()
+        finally:
+            self._ready = False
+            self.log.info("stopped", height=self.storage.store.height)
+            self.guard.close()
+            self.storage.close()
+
+    async def _signals(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                self.log.info("shutdown", signal=signal.Signals(signum).name)
+                scope.cancel()
+                return
+
+    async def _ticker(self) -> None:
+        c = self.config.consensus
+        ticks_per_block = max(c.block_time_ms // c.tick_ms, 1)
+        count = 0
+        deadline = trio.current_time()
+        while True:
+            deadline += c.tick_ms / 1000
+            await trio.sleep_until(deadline)
+            count += 1
+            try:
+                self.driver.send_inputs.send_nowait(Tick())
+                if count % ticks_per_block == 0:
+                    self.driver.send_inputs.send_nowait(ProposeNow(_unix_ms()))
+            except trio.WouldBlock:
+                self.metrics.rejected.labels("ticker", "DRIVER_BUSY").inc()
+            if trio.current_time() - deadline > 1.0:
+                deadline = trio.current_time()  # we fell far behind: do not burst ticks
+
+    async def _grpc(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        from qenex_node.api.server import start_grpc_server
+
+        cfg = self.config
+        handle = start_grpc_server(self.backend, trio.lowlevel.current_trio_token(),
+                                   cfg.grpc_host, cfg.grpc_port,
+                                   grpc_workers_max=cfg.grpc_workers_max,
+                                   grpc_message_bytes_max=cfg.grpc_message_bytes_max)
+        try:
+            handle.set_serving(True)
+            task_status.started()
+            await trio.sleep_forever()
+        finally:
+            handle.set_serving(False)
+            await trio.to_thread.run_sync(handle.stop, 1.0)
+
+
+def _unix_ms() -> int:
+    """Block timestamps are wall-clock Unix ms: the proposer's clock, as in the header."""
+    return time.time_ns() // 1_000_000
+
+
+def tx_id_of_envelope(tx: bytes) -> bytes:
+    """SHA-256 of the SignedTransaction body (the ledger's tx id); of the raw bytes when
+    they do not even parse (such bytes were never admitted, so no mempool entry matches)."""
+    envelope = transaction_pb2.SignedTransaction()
+    try:
+        envelope.ParseFromString(tx)
+    except DecodeError:
+        return hashlib.sha256(tx).digest()
+    return hashlib.sha256(envelope.body).digest()
+
+
+def run_node(config: NodeConfig) -> None:
+    configure_logging(config.log_level)
+    trio.run(NodeRuntime(config).run)
