@@ -129,6 +129,7 @@ class Replica:
     # Timers, in ticks.
     timer_ticks: int = 0
     request_waiting: bool = False
+    view_change_timer_on: bool = False
     resend_ticks: int = 0
     # Buffered future messages: (sender, message, signature), bounded per sender.
     pending: list[tuple[NodeId, object, bytes]] = field(default_factory=list)

@@ -48,8 +48,11 @@ def on_tick_view(r: Replica, fx: EffectsBuilder) -> None:
             # Same bytes again: lost view changes must not stall the view change.
             r.resend_ticks = 0
             fx.send.append(Send(None, r.my_view_change))
-        if count_view_changes(r, r.view) < r.quorum:
-            return  # §4.5.2: the timer starts only once 2f + 1 view changes are in
+        if not r.view_change_timer_on:
+            if count_view_changes(r, r.view) < r.quorum:
+                return  # §4.5.2: the timer starts only once 2f + 1 view changes are in
+            # ...and keeps running even if some of them move on to later views.
+            r.view_change_timer_on = True
     elif not request_waiting(r):
         r.timer_ticks = 0
         return
@@ -73,6 +76,7 @@ def become_view_changing(r: Replica, fx: EffectsBuilder, new_view: int) -> None:
     """Leave view v for `new_view`: stop normal-case work, multicast VIEW-CHANGE."""
     r.view, r.view_changing = new_view, True
     r.timer_ticks = r.resend_ticks = 0
+    r.view_change_timer_on = False
     r.slots.clear()
     r.own_unsigned.clear()
     r.new_view_plan, r.plan_signed, r.new_view_sent = None, {}, None
