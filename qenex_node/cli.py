@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import click
 
+from crypto.cli import bench_crypto, keys
+from ledger.bench import bench_ledger
+from qenex_node.bench_cli import bench
+from qenex_node.node_cli import cluster_group, node_group, testnet_command
 from simulations.cli import simulate_command
 
 
@@ -13,12 +17,14 @@ def main() -> None:
 
 
 main.add_command(simulate_command)
-
-
-@main.group(invoke_without_command=True)
-def bench() -> None:
-    """Benchmarks (ledger; cluster options to come)."""
-
-
-from ledger.bench import bench_ledger  # noqa: E402  (lmdb is imported only by this command)
+main.add_command(testnet_command)
+main.add_command(node_group)
+main.add_command(cluster_group)
+main.add_command(keys)
+main.add_command(bench)
 bench.add_command(bench_ledger, "ledger")
+bench.add_command(bench_crypto, "crypto")
+
+
+if __name__ == "__main__":
+    main()

@@ -94,7 +94,7 @@ class RuntimeBackend:
 
     # ------------------------------------------------------------ NodeBackend
     async def submit(self, tx: bytes, wait_for_commit: bool, timeout_ms: int) -> SubmitResult:
-        check = await trio.to_thread.run_sync(self.rt.storage.ledger.check_tx, tx)
+        check = await trio.to_thread.run_sync(self.rt.check_tx, tx)
         if not check.ok:
             self.rt.metrics.rejected.labels("client", check.reason).inc()
             return SubmitResult(check.tx_id, "REJECTED", check.reason, check.detail)

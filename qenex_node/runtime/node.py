@@ -132,6 +132,11 @@ class NodeRuntime:
                        committed_hash=store.block_hash if store.height else b"",
                        state_root=store.state_root)
 
+    def check_tx(self, tx: bytes):  # -> TxCheck; runs on a worker thread
+        # The ledger's verified-envelope cache is shared with apply: take the driver's lock.
+        with self.driver.ledger_lock:
+            return self.storage.ledger.check_tx(tx)
+
     def peers_connected(self) -> int:
         return len(self.peers.connected()) if hasattr(self, "peers") else 0
 

@@ -129,9 +129,8 @@ class PeerLink:
         await self.rt.driver.send_inputs.send(SyncedBlocks(tuple(accepted)))
 
     async def _admit_forwarded(self, peer: int, batch: TransactionBatch) -> None:
-        ledger = self.rt.storage.ledger
         for tx in batch.txs[: self.rt.config.consensus.batch_txs_max]:
-            check = await trio.to_thread.run_sync(ledger.check_tx, tx)
+            check = await trio.to_thread.run_sync(self.rt.check_tx, tx)
             if not check.ok:
                 self._refuse(f"FORWARDED_{check.reason}", peer)
                 continue

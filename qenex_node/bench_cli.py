@@ -1,0 +1,31 @@
+"""`qenex bench`: cluster throughput and latency (subcommands: ledger, crypto)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group("bench", invoke_without_command=True)
+@click.option("--algorithm", "-a", default="pbft", show_default=True)
+@click.option("--nodes", "-n", default=7, show_default=True, type=click.IntRange(1, 64))
+@click.option("--duration", "duration_s", default=20.0, show_default=True,
+              type=click.FloatRange(1, 3600))
+@click.option("--clients", default=16, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--rate", "rate_tx_per_s", default=0, type=click.IntRange(0),
+              help="Offered load (open loop); 0 = closed loop.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def bench(ctx: click.Context, algorithm: str, nodes: int, duration_s: float, clients: int,
+          rate_tx_per_s: int, as_json: bool) -> None:
+    """Start a local cluster, drive it with signed transfers, report throughput/latency."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from qenex_node.bench import run_cluster_bench
+
+    result = run_cluster_bench(algorithm.lower(), nodes, duration_s, clients, rate_tx_per_s)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key}: {value}")
