@@ -5,6 +5,10 @@ The runtime implements `NodeBackend` with trio code; the service (running on grp
 bounded thread pool) calls it through `trio.from_thread.run(...)` with the runtime's trio
 token. Every method answers with domain values; the service maps them to protobuf and
 gRPC status codes. Nothing here blocks the trio loop: reads go to the storage thread.
+
+Refusals that are not a transaction verdict (node not ready, a watcher that fell behind)
+are raised as `BackendRefusal(reason, detail)`; the service maps `reason` to a gRPC status
+(see qenex_node/api/status_codes.py). Lookups that find nothing return None (NOT_FOUND).
 """
 from __future__ import annotations
 
@@ -14,6 +18,32 @@ from typing import AsyncIterator, Protocol
 from consensus.types import BlockHeader, Certificate
 from qenex_node.core.app import TxOutcome
 from qenex_node.core.sync import CommittedBlock
+
+
+class BackendRefusal(Exception):
+    """A refusal with a stable reason name, e.g. "NOT_READY", "WATCH_LAGGED"."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class StateProofView:
+    """An account (non-)membership proof against the state root after `height`.
+
+    `proof` is the ledger's own `ledger.state_tree.AccountProof`; `leaf` is the account's
+    canonical bytes (b"" for absence). `header`/`certificate`: a final header whose
+    state_root is `state_root` (None while no committed header carries it yet).
+    """
+    height: int
+    state_root: bytes
+    leaf: bytes
+    proof: object  # ledger.state_tree.AccountProof
+    scheme: str  # ledger.state_tree.PROOF_SCHEME
+    header: BlockHeader | None = None
+    certificate: Certificate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +108,10 @@ class NodeBackend(Protocol):
 
     async def get_transaction(self, tx_id: bytes) -> TransactionRecord | None: ...
 
-    async def get_account(self, address: bytes, prove: bool) -> tuple[object | None, object | None]:
-        """(account, proof) from the ledger: the ledger's own account and proof types."""
+    async def get_account(self, address: bytes,
+                          prove: bool) -> tuple[object | None, StateProofView | None]:
+        """(account, proof): account is a `ledger.account.Account` or None; proof only
+        when `prove` (it proves absence too)."""
         ...
 
     async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
@@ -90,5 +122,8 @@ class NodeBackend(Protocol):
     def watch(self, from_height: int) -> AsyncIterator[NodeEvent]:
         """Committed blocks from `from_height` (0 = only new), then live events. Each
         subscriber has a bounded queue; a subscriber that falls too far behind is ended
-        with an error rather than letting the queue grow."""
+        with an error rather than letting the queue grow (raise BackendRefusal("WATCH_LAGGED")).
+
+        The service consumes it from one trio task and closes it (aclose) when the client
+        goes away, so cancel scopes inside the generator are safe."""
         ...

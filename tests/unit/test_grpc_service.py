@@ -1,0 +1,163 @@
+"""The real gRPC server, in-process, over the real InMemoryBackend (real mempool + ledger).
+
+The trio loop runs in a background thread (DevNode); the tests are plain threads calling
+grpc, as real clients do.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from crypto.schemes import Scheme, public_key_from_seed
+from ledger import tx as ledger_tx
+from ledger.account import address_of
+from ledger.genesis import Genesis
+from ledger.ledger import Ledger
+from proto.qenex.v1 import node_pb2, node_pb2_grpc, transaction_pb2
+from qenex_node.api.devnode import DevNode
+
+CHAIN = "qenex-grpc-test"
+ED = int(Scheme.ED25519)
+MESSAGE_BYTES_MAX = 64 * 1024
+
+
+def seed(i: int) -> bytes:
+    return hashlib.sha256(b"grpc-seed%d" % i).digest()
+
+
+def address(i: int) -> bytes:
+    return address_of(ED, public_key_from_seed(Scheme.ED25519, seed(i)))
+
+
+def make_ledger(accounts: int = 3) -> Ledger:
+    return Ledger(Genesis.from_dict({
+        "chain_id": CHAIN,
+        "currencies": {"USD": {"minor_units": 2, "issuers": [address(0).hex()]}},
+        "accounts": [{"scheme": "ED25519",
+                      "public_key": public_key_from_seed(Scheme.ED25519, seed(i)).hex(),
+                      "balances": {"USD": 100_000}} for i in range(accounts)],
+    }))
+
+
+def transfer(nonce: int, amount: int = 100, sender: int = 0, to: int = 1) -> bytes:
+    return ledger_tx.build_transfer(CHAIN, ED, seed(sender), nonce, address(to), amount, "USD")
+
+
+def request(tx: bytes, wait: bool = False, timeout_ms: int = 0) -> node_pb2.SubmitTransactionRequest:
+    return node_pb2.SubmitTransactionRequest(tx=transaction_pb2.SignedTransaction.FromString(tx),
+                                             wait_for_commit=wait, timeout_ms=timeout_ms)
+
+
+def reason_of(exc: grpc.RpcError) -> str:
+    return dict(exc.trailing_metadata() or ()).get("qenex-reason", "")
+
+
+@pytest.fixture
+def node():
+    with DevNode(make_ledger(), grpc_workers_max=4,
+                 grpc_message_bytes_max=MESSAGE_BYTES_MAX) as dev:
+        yield dev
+
+
+@pytest.fixture
+def stub(node):
+    with grpc.insecure_channel(node.target) as channel:
+        yield node_pb2_grpc.NodeStub(channel)
+
+
+def committer(node: DevNode, after_s: float = 0.05) -> threading.Timer:
+    timer = threading.Timer(after_s, node.commit)
+    timer.start()
+    return timer
+
+
+# ------------------------------------------------------------ submit
+def test_submit_accepted_then_duplicate(stub, node):
+    tx = transfer(1)
+    first = stub.SubmitTransaction(request(tx), timeout=5)
+    assert first.status == node_pb2.ACCEPTED
+    assert first.tx_id == ledger_tx.tx_id_of(transaction_pb2.SignedTransaction.FromString(tx).body)
+    again = stub.SubmitTransaction(request(tx), timeout=5)
+    assert again.status == node_pb2.DUPLICATE
+    node.commit()
+    after_commit = stub.SubmitTransaction(request(tx), timeout=5)
+    assert after_commit.status == node_pb2.DUPLICATE
+
+
+def test_garbage_body_is_invalid_argument(stub):
+    bad = node_pb2.SubmitTransactionRequest(
+        tx=transaction_pb2.SignedTransaction(body=b"\xff\xfegarbage", scheme=1))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitTransaction(bad, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(err.value) == "MALFORMED"
+    assert err.value.details().startswith("MALFORMED")
+
+
+def test_bad_signature_and_nonce_reasons(stub, node):
+    envelope = transaction_pb2.SignedTransaction.FromString(transfer(1))
+    envelope.signature = bytes(64)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitTransaction(node_pb2.SubmitTransactionRequest(tx=envelope), timeout=5)
+    assert (err.value.code(), reason_of(err.value)) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                        "BAD_SIGNATURE")
+    stub.SubmitTransaction(request(transfer(1)), timeout=5)
+    node.commit()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitTransaction(request(transfer(1, amount=7)), timeout=5)  # replayed nonce
+    assert (err.value.code(), reason_of(err.value)) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                                        "NONCE_TOO_LOW")
+
+
+def test_oversized_message_is_resource_exhausted(stub):
+    big = node_pb2.SubmitTransactionRequest(
+        tx=transaction_pb2.SignedTransaction(body=b"x" * (MESSAGE_BYTES_MAX + 1)))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitTransaction(big, timeout=5)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_wait_for_commit_returns_height_and_receipt(stub, node):
+    timer = committer(node)
+    response = stub.SubmitTransaction(request(transfer(1), wait=True, timeout_ms=5_000), timeout=10)
+    timer.join()
+    assert response.status == node_pb2.COMMITTED
+    assert response.height == 1
+    assert response.receipt.success and response.receipt.height == 1
+    assert response.receipt.tx_id == response.tx_id
+
+
+def test_wait_for_commit_timeout_is_deadline_exceeded(stub):
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitTransaction(request(transfer(1), wait=True, timeout_ms=50), timeout=5)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert reason_of(err.value) == "TIMEOUT"
+
+
+def test_committed_but_failed_is_ok_with_failed_receipt(stub, node):
+    timer = committer(node)
+    response = stub.SubmitTransaction(request(transfer(1, amount=10**9), wait=True,
+                                              timeout_ms=5_000), timeout=10)
+    timer.join()
+    assert response.status == node_pb2.COMMITTED
+    assert not response.receipt.success
+    assert response.receipt.reason_text == "INSUFFICIENT_FUNDS" and response.receipt.reason == 25
+
+
+def test_streaming_submit_answers_in_order(stub):
+    txs = [transfer(n) for n in range(1, 6)]
+    bad = node_pb2.SubmitTransactionRequest(
+        tx=transaction_pb2.SignedTransaction(body=b"junk"))
+    requests = [request(txs[0]), request(txs[1]), bad, request(txs[1])] + \
+        [request(t) for t in txs[2:]]
+    answers = list(stub.SubmitTransactions(iter(requests), timeout=10))
+    assert [node_pb2.SubmitStatus.Name(a.status) for a in answers] == \
+        ["ACCEPTED", "ACCEPTED", "REJECTED", "DUPLICATE", "ACCEPTED", "ACCEPTED", "ACCEPTED"]
+    assert answers[2].reason == "MALFORMED"
+    ids = [ledger_tx.tx_id_of(transaction_pb2.SignedTransaction.FromString(t).body) for t in txs]
+    assert [answers[i].tx_id for i in (0, 1, 4, 5, 6)] == ids
