@@ -205,3 +205,24 @@ def load_node_key(config: KeyStoreConfig) -> NodeSigner:
                             f"the config says {config.store!r}; fix keystore.kind")
     seed = _backend(config).recover(config, record, info)
     return NodeSigner(info, seed)
+
+
+def keystore_config(section: dict[str, object]) -> KeyStoreConfig:
+    """Build a store config from the node YAML's `keystore:` mapping (kind + fields)."""
+    fields = dict(section)
+    kind = fields.pop("kind", "file")
+    classes = {"file": FileKeyStoreConfig, "tpm": TpmKeyStoreConfig,
+               "pkcs11": Pkcs11KeyStoreConfig}
+    if kind not in classes:
+        raise KeyStoreError(f"keystore.kind {kind!r} is not one of file, tpm, pkcs11")
+    if "path" not in fields:
+        raise KeyStoreError("keystore.path is missing from the node config")
+    fields["path"] = Path(str(fields["path"]))
+    if fields.get("passphrase_file"):
+        fields["passphrase_file"] = Path(str(fields["passphrase_file"]))
+    if "pcrs" in fields:
+        fields["pcrs"] = tuple(int(p) for p in fields["pcrs"])  # type: ignore[union-attr]
+    try:
+        return classes[kind](**fields)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise KeyStoreError(f"keystore section for {kind!r}: {exc}") from None
