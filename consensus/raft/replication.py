@@ -150,9 +150,15 @@ class ReplicationMixin:
         # prev = match, so an answer proves nothing new is missing below match; the
         # commit index is capped at match (etcd: a follower may not hold more).
         pr = self.progress[peer]
-        prev_term = self.log.term_at(pr.match) or 0
-        self.send(peer, AppendEntries(self.term, self.node_id, pr.match, prev_term, (),
-                                      min(self.commit_index, pr.match),
+        prev, prev_term = pr.match, self.log.term_at(pr.match)
+        if prev_term is None:
+            # What the follower lacks was compacted: it needs a snapshot, and meanwhile a
+            # heartbeat at index 0 (which always matches) keeps its election timer quiet.
+            if pr.state != SNAPSHOT:
+                self.send_snapshot(peer)
+            prev, prev_term = 0, 0
+        self.send(peer, AppendEntries(self.term, self.node_id, prev, prev_term, (),
+                                      min(self.commit_index, prev),
                                       self.read_context_latest))
 
     def broadcast_heartbeat(self) -> None:
