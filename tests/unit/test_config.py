@@ -1,0 +1,69 @@
+"""Node config: the seed's block as written; every error names its key."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qenex_node.config import ConfigError, load_config, parse_config, parse_duration_ms
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "node.example.yaml"
+
+
+def _doc() -> dict:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def test_example_config_with_the_seed_block_loads():
+    config = load_config(EXAMPLE)
+    c = config.consensus
+    assert (c.algorithm, c.nodes, c.fault_tolerance, c.block_time_ms, c.finality) == \
+        ("pbft", 7, 2, 500, "immediate")
+    assert len(config.peers) == 6 and config.grpc_port == 26650
+
+
+@pytest.mark.parametrize("text, ms", [("500ms", 500), ("2s", 2000), ("1m", 60_000), (250, 250)])
+def test_durations(text, ms):
+    assert parse_duration_ms(text, "k") == ms
+
+
+@pytest.mark.parametrize("path, value, key", [
+    (("consensus", "block_time"), "soon", "consensus.block_time"),
+    (("consensus", "algorithm"), "paxos", "consensus.algorithm"),
+    (("consensus", "fault_tolerance"), 3, "consensus.fault_tolerance"),
+    (("consensus", "finality"), "probabilistic", "consensus.finality"),
+    (("consensus", "nodes"), "seven", "consensus.nodes"),
+    (("network", "listen"), "localhost", "network.listen"),
+    (("network", "peers"), {1: "a:1"}, "network.peers"),
+    (("api", "grpc"), "h:99999", "api.grpc"),
+    (("node", "chain_id"), "", "node.chain_id"),
+    (("node", "id"), 9, "node.id"),
+    (("keystore", "type"), "usb-stick", "keystore.type"),
+    (("consensus", "colour"), "blue", "consensus.colour"),
+])
+def test_each_bad_value_names_its_key(path, value, key):
+    doc = copy.deepcopy(_doc())
+    doc[path[0]][path[1]] = value
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, EXAMPLE)
+    assert info.value.key == key, str(info.value)
+
+
+def test_garbage_files_are_refused_clearly(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("node: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- just a list")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_raft_allows_a_minority_of_crashes():
+    doc = _doc()
+    doc["consensus"] = {"algorithm": "RAFT", "nodes": 7, "fault_tolerance": 3}
+    assert parse_config(doc, EXAMPLE).consensus.fault_tolerance == 3
