@@ -114,6 +114,8 @@ def request_catch_up(r: Replica, fx: EffectsBuilder, target: int,
     if target <= r.committed_height:
         return
     if target <= r.catch_up_target and r.catch_up_wait_ticks > 0:
+        # One request in flight; remember the extra vouchers for the retry.
+        r.catch_up_peers = tuple(sorted(set(r.catch_up_peers) | set(peers) - {r.me}))
         return
     r.catch_up_target = max(r.catch_up_target, target)
     r.catch_up_peers = tuple(sorted(p for p in set(peers) if p != r.me))
