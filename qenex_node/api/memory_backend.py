@@ -228,7 +228,8 @@ class InMemoryBackend:
                     yield event
             async with receive:
                 async for event in receive:
-                    yield event
+                    if event.height >= start:  # from_height may name a future block
+                        yield event
             if watcher.lagged:
                 raise BackendRefusal("WATCH_LAGGED", f"more than {self.limits.watch_events_max} "
                                      "events behind; reconnect with from_height")

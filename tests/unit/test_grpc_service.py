@@ -161,3 +161,124 @@ def test_streaming_submit_answers_in_order(stub):
     assert answers[2].reason == "MALFORMED"
     ids = [ledger_tx.tx_id_of(transaction_pb2.SignedTransaction.FromString(t).body) for t in txs]
     assert [answers[i].tx_id for i in (0, 1, 4, 5, 6)] == ids
+
+
+# ------------------------------------------------------------ queries
+def test_get_status(stub, node):
+    stub.SubmitTransaction(request(transfer(1)), timeout=5)
+    status = stub.GetStatus(node_pb2.GetStatusRequest(), timeout=5)
+    assert (status.chain_id, status.algorithm, status.height, status.mempool_txs) == \
+        (CHAIN, "memory", 0, 1)
+    node.commit()
+    status = stub.GetStatus(node_pb2.GetStatusRequest(), timeout=5)
+    assert status.height == 1 and status.mempool_txs == 0 and status.leader == 0
+    assert status.state_root == node.backend.ledger.state_root
+
+
+def test_get_block_by_height_and_hash_and_not_found(stub, node):
+    stub.SubmitTransaction(request(transfer(1)), timeout=5)
+    committed = node.commit()
+    by_height = stub.GetBlock(node_pb2.GetBlockRequest(height=1), timeout=5).block
+    assert by_height.block_hash == committed.block.block_hash
+    assert list(by_height.block.txs) == list(committed.block.txs)
+    by_hash = stub.GetBlock(node_pb2.GetBlockRequest(block_hash=by_height.block_hash), timeout=5)
+    assert by_hash.block == by_height
+    for missing in (node_pb2.GetBlockRequest(height=2),
+                    node_pb2.GetBlockRequest(block_hash=bytes(32))):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetBlock(missing, timeout=5)
+        assert (err.value.code(), reason_of(err.value)) == (grpc.StatusCode.NOT_FOUND,
+                                                            "NOT_FOUND")
+
+
+def test_get_transaction_and_account(stub, node):
+    response = stub.SubmitTransaction(request(transfer(1, amount=250)), timeout=5)
+    node.commit()
+    found = stub.GetTransaction(node_pb2.GetTransactionRequest(tx_id=response.tx_id, prove=True),
+                                timeout=5)
+    assert found.receipt.success and found.header.height == 1 and found.proof.leaf_count == 1
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetTransaction(node_pb2.GetTransactionRequest(tx_id=bytes(32)), timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    account = stub.GetAccount(node_pb2.GetAccountRequest(address=address(1)), timeout=5)
+    assert account.found and account.account.balances[0].amount == 100_250
+    absent = stub.GetAccount(node_pb2.GetAccountRequest(address=bytes(20), prove=True), timeout=5)
+    assert not absent.found and absent.proof.state_root == node.backend.ledger.state_root
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetAccount(node_pb2.GetAccountRequest(address=b"short"), timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# ------------------------------------------------------------ events
+def test_watch_events_live_and_replay(stub, node):
+    stub.SubmitTransaction(request(transfer(1)), timeout=5)
+    node.commit()
+    stream = stub.WatchEvents(node_pb2.WatchEventsRequest(from_height=1), timeout=10)
+    first = next(stream)
+    assert first.WhichOneof("kind") == "block_committed" and first.block_committed.height == 1
+    assert next(stream).transaction_committed.height == 1
+    stub.SubmitTransaction(request(transfer(2)), timeout=5)
+    node.commit()
+    live = next(stream)
+    assert live.block_committed.height == 2 and live.block_committed.tx_count == 1
+    stream.cancel()
+    with pytest.raises(grpc.RpcError) as err:
+        next(stream)
+    assert err.value.code() == grpc.StatusCode.CANCELLED
+
+
+def test_cancelled_watch_releases_its_subscription(stub, node):
+    for height in range(1, 4):  # more than watch_streams_max (2 with 4 workers)
+        # from_height = the next block, so the event arrives whether the subscription
+        # starts before the commit (live) or after it (replay).
+        stream = stub.WatchEvents(node_pb2.WatchEventsRequest(from_height=height), timeout=10)
+        node.commit(allow_empty=True)
+        assert next(stream).WhichOneof("kind") == "block_committed"
+        stream.cancel()
+    deadline = threading.Event()
+    for _ in range(100):  # the server drops the subscriber once the cancel reaches it
+        if not node.backend._watchers:
+            break
+        deadline.wait(0.01)
+    assert not node.backend._watchers
+
+
+# ------------------------------------------------------------ health, reflection, limits
+def test_health_follows_backend_readiness(node):
+    with grpc.insecure_channel(node.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        check = health_pb2.HealthCheckRequest(service="qenex.v1.Node")
+        assert health.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        node.backend.ready = False
+        assert health.Check(check, timeout=5).status == \
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(grpc.RpcError) as err:
+            node_pb2_grpc.NodeStub(channel).SubmitTransaction(request(transfer(1)), timeout=5)
+        assert (err.value.code(), reason_of(err.value)) == (grpc.StatusCode.UNAVAILABLE,
+                                                            "NOT_READY")
+
+
+def test_reflection_lists_the_node_service(node):
+    with grpc.insecure_channel(node.target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        names = {s.name for s in next(answers).list_services_response.service}
+    assert {"qenex.v1.Node", "grpc.health.v1.Health"} <= names
+
+
+def test_overload_is_resource_exhausted():
+    with DevNode(make_ledger(), grpc_workers_max=2, concurrent_rpcs_max=1) as dev, \
+            grpc.insecure_channel(dev.target) as channel:
+        stub = node_pb2_grpc.NodeStub(channel)
+        waiting = stub.SubmitTransaction.future(request(transfer(1), wait=True, timeout_ms=5_000),
+                                                timeout=10)
+        for _ in range(200):  # until the waiting call holds the only slot
+            if dev.backend._waiters:
+                break
+            threading.Event().wait(0.01)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetStatus(node_pb2.GetStatusRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        dev.commit()
+        assert waiting.result().status == node_pb2.COMMITTED
