@@ -5,14 +5,13 @@ machine load; run it on a quiet machine before quoting them.
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
 import os
 import time
 from collections.abc import Callable
+from concurrent import futures
 
 from crypto.pool import EXECUTOR_BY_SCHEME, VerificationPool
-from crypto.schemes import (Scheme, SeedSigner, kem_decapsulate, kem_encapsulate, kem_keypair,
-                            verify)
+from crypto.schemes import Scheme, SeedSigner, kem_decapsulate, kem_encapsulate, kem_keypair, verify
 
 MESSAGE = b"QENEX/bench" + bytes(200)
 

@@ -43,9 +43,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from crypto.schemes import (KEM_CIPHERTEXT_BYTES, KEM_PUBLIC_KEY_BYTES, PUBLIC_KEY_BYTES,
-                            SIGNATURE_BYTES, KeyVerifier, Scheme, Signer, kem_decapsulate,
-                            kem_encapsulate, kem_keypair, tagged)
+from crypto.schemes import (
+    KEM_CIPHERTEXT_BYTES,
+    KEM_PUBLIC_KEY_BYTES,
+    PUBLIC_KEY_BYTES,
+    SIGNATURE_BYTES,
+    KeyVerifier,
+    Scheme,
+    Signer,
+    kem_decapsulate,
+    kem_encapsulate,
+    kem_keypair,
+    tagged,
+)
 
 VERSION = 1
 NONCE_BYTES = 32

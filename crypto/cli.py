@@ -8,8 +8,14 @@ from pathlib import Path
 import click
 
 from crypto.errors import KeyStoreError
-from crypto.keystore import (FileKeyStoreConfig, KeyStoreConfig, Pkcs11KeyStoreConfig,
-                             TpmKeyStoreConfig, generate_node_key, read_public_info)
+from crypto.keystore import (
+    FileKeyStoreConfig,
+    KeyStoreConfig,
+    Pkcs11KeyStoreConfig,
+    TpmKeyStoreConfig,
+    generate_node_key,
+    read_public_info,
+)
 from crypto.schemes import scheme_from_name
 
 DEFAULT_TCTI = os.environ.get("QENEX_TPM_TCTI", "device:/dev/tpmrm0")
@@ -76,7 +82,7 @@ def show(path: Path) -> None:
 @click.option("--pcr", type=int, multiple=True, default=(0, 7), show_default=True)
 def attest(path: Path, nonce: str, tcti: str, pcr: tuple[int, ...]) -> None:
     """TPM quote over SHA-256 of the node's public key and the nonce (JSON to stdout)."""
-    from crypto.attest import AttestationError, make_attestation  # noqa: PLC0415
+    from crypto.attest import AttestationError, make_attestation
     try:
         doc = make_attestation(tcti, read_public_info(path).public_key, bytes.fromhex(nonce),
                                pcr)
@@ -94,7 +100,7 @@ def attest(path: Path, nonce: str, tcti: str, pcr: tuple[int, ...]) -> None:
 def verify_attestation_command(attestation, nonce: str, path: Path | None,  # type: ignore[no-untyped-def]
                                public_key: str | None, trusted_ak: Path | None) -> None:
     """Check a quote: signature, TPM origin, key hash and nonce, PCR digest."""
-    from crypto.attest import AttestationError, verify_attestation  # noqa: PLC0415
+    from crypto.attest import AttestationError, verify_attestation
     try:
         key = bytes.fromhex(public_key) if public_key else read_public_info(path).public_key  # type: ignore[arg-type]
         pinned = trusted_ak.read_bytes() if trusted_ak else None
@@ -112,7 +118,7 @@ def verify_attestation_command(attestation, nonce: str, path: Path | None,  # ty
               help="ML-DSA-87 signatures per pool measurement (Ed25519 gets 8x)")
 def bench_crypto(as_json: bool, seconds: float, pool_items: int) -> None:
     """Sign/verify per second per scheme, ML-KEM, and the verification pool (1, 2 workers)."""
-    from crypto import bench  # noqa: PLC0415
+    from crypto import bench
     report = bench.run(seconds=seconds, pool_items=pool_items)
     if as_json:
         click.echo(json.dumps(report, indent=1))

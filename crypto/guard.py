@@ -199,7 +199,7 @@ class SignGuard:
         self._records = 1  # the header; _load then reads it back without adopting
 
     def _load(self, counter_is_new: bool) -> None:
-        from crypto.guard_file import read_records  # noqa: PLC0415 - split for size
+        from crypto.guard_file import read_records
         payloads = read_records(self.path, RECORD_BYTES_MAX)
         self._check_header(payloads[0] if payloads else None)
         for payload in payloads[1:]:

@@ -77,7 +77,7 @@ class KeyInfo:
 class NodeSigner:
     """The node's identity: scheme, public key, and `sign(message_bytes) -> signature`."""
 
-    __slots__ = ("info", "_signer")
+    __slots__ = ("_signer", "info")
 
     def __init__(self, info: KeyInfo, seed: bytes) -> None:
         self._signer = SeedSigner(info.scheme, seed)
@@ -174,11 +174,11 @@ def hex_field(record: dict[str, object], name: str, path: Path) -> bytes:
 def _backend(config: KeyStoreConfig):  # type: ignore[no-untyped-def]
     # Imported lazily: the tpm and pkcs11 stores need optional packages.
     if isinstance(config, FileKeyStoreConfig):
-        from crypto import keystore_file as backend  # noqa: PLC0415
+        from crypto import keystore_file as backend
     elif isinstance(config, TpmKeyStoreConfig):
-        from crypto import keystore_tpm as backend  # noqa: PLC0415
+        from crypto import keystore_tpm as backend
     elif isinstance(config, Pkcs11KeyStoreConfig):
-        from crypto import keystore_pkcs11 as backend  # noqa: PLC0415
+        from crypto import keystore_pkcs11 as backend
     else:
         raise KeyStoreError(f"unknown key store config {type(config).__name__}")
     return backend

@@ -19,7 +19,7 @@ from crypto.keystore import KeyInfo, Pkcs11KeyStoreConfig, hex_field
 
 def _p11():  # type: ignore[no-untyped-def]
     try:
-        import pkcs11  # noqa: PLC0415 - optional dependency
+        import pkcs11
     except ImportError:
         raise KeyStoreError("python-pkcs11 is not installed; run `pip install "
                             "'qenex-node[hsm]'`") from None

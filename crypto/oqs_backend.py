@@ -42,7 +42,7 @@ def _oqs():  # type: ignore[no-untyped-def]
         raise LongTermUnavailable(
             "SLH-DSA needs the liboqs shared library, which is not installed; install "
             "liboqs (and `pip install .[oqs]`) or configure a long-term scheme of ML_DSA_87")
-    import oqs  # noqa: PLC0415 - imported only once the library is known to exist
+    import oqs
     return oqs
 
 

@@ -16,9 +16,10 @@ quiet one with `qenex bench crypto --json`, which reports both kinds.
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
 import multiprocessing
 from collections.abc import Sequence
+from concurrent import futures
+from typing import Self
 
 from crypto.schemes import Scheme, verify
 
@@ -68,7 +69,7 @@ class VerificationPool:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
-    def __enter__(self) -> VerificationPool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -102,7 +102,7 @@ class PublicKeyVerifier(Protocol):
 class SeedSigner:
     """A signer rebuilt from a 32-byte seed held in memory (never written in plaintext)."""
 
-    __slots__ = ("scheme", "public_key", "_key")
+    __slots__ = ("_key", "public_key", "scheme")
 
     def __init__(self, scheme: Scheme, seed: bytes) -> None:
         if len(seed) != SEED_BYTES:
@@ -127,7 +127,7 @@ class SeedSigner:
 class KeyVerifier:
     """Verifies signatures of one public key; malformed input gives False, never raises."""
 
-    __slots__ = ("scheme", "public_key", "_key")
+    __slots__ = ("_key", "public_key", "scheme")
 
     def __init__(self, scheme: Scheme, public_key: bytes) -> None:
         self.scheme = Scheme(scheme)

@@ -8,8 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from crypto import oqs_backend
-from crypto.schemes import (KeyVerifier, Scheme, SeedSigner, kem_decapsulate,
-                            kem_encapsulate, kem_keypair, scheme_from_name)
+from crypto.schemes import (
+    KeyVerifier,
+    Scheme,
+    SeedSigner,
+    kem_decapsulate,
+    kem_encapsulate,
+    kem_keypair,
+    scheme_from_name,
+)
 
 _PROBE = b"QENEX/selftest"
 

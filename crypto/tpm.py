@@ -27,7 +27,7 @@ NV_COUNTER_BYTES = 8
 def _tss():  # type: ignore[no-untyped-def]
     os.environ.setdefault("TSS2_LOG", "all+NONE")  # the C library logs every TPM error
     try:
-        import tpm2_pytss  # noqa: PLC0415 - optional dependency
+        import tpm2_pytss
     except ImportError:
         raise KeyStoreError("tpm2-pytss is not installed; run `pip install "
                             "'qenex-node[tpm]'` (needs libtss2-dev)") from None
@@ -162,7 +162,7 @@ def counter_increment(esapi, index: int) -> int:  # type: ignore[no-untyped-def]
 def quote(esapi, qualifying_data: bytes,  # type: ignore[no-untyped-def]
           pcrs: Sequence[int]) -> tuple[bytes, bytes, bytes]:
     """Quote `pcrs` with `qualifying_data` (<= 64 B): (attest bytes, signature DER, AK PEM)."""
-    from cryptography.hazmat.primitives.asymmetric import utils  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import utils
     tss = _tss()
     a = tss.TPMA_OBJECT
     template = tss.TPM2B_PUBLIC.parse(_AK, objectAttributes=(

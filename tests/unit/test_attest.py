@@ -9,7 +9,7 @@ from crypto.attest import AttestationError, make_attestation, verify_attestation
 from crypto.schemes import Scheme, SeedSigner
 
 try:
-    from crypto_fixtures import swtpm  # noqa: F401
+    from crypto_fixtures import swtpm
 except ImportError:
     from tests.unit.crypto_fixtures import swtpm  # noqa: F401
 

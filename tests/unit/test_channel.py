@@ -106,7 +106,7 @@ def test_mitm_with_own_valid_key():
         alice.receive(Handshake.responder(MALLORY, KNOWN, CONFIG).receive(hello))
     # 2. Mallory relays Bob's proof but substitutes her ephemeral KEM key to read traffic.
     alice = Handshake.initiator(ALICE, KNOWN, CONFIG, expected_peer=BOB.public_key)
-    hello_alice = alice.start()
+    alice.start()  # Alice is waiting for a REPLY to her HELLO
     mallory_to_bob = Handshake.initiator(MALLORY, KNOWN, CONFIG)
     bob = Handshake.responder(BOB, KNOWN, CONFIG)
     reply_from_bob = bob.receive(mallory_to_bob.start())

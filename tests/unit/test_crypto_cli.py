@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from qenex_node.cli import main
 
 try:
-    from crypto_fixtures import swtpm  # noqa: F401
+    from crypto_fixtures import swtpm
 except ImportError:
     from tests.unit.crypto_fixtures import swtpm  # noqa: F401
 

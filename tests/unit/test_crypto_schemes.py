@@ -14,8 +14,15 @@ from crypto.errors import DoubleSignRefused
 from crypto.guard import SignGuard
 from crypto.keystore import KeyInfo, NodeSigner
 from crypto.pool import VerificationPool
-from crypto.schemes import (KeyVerifier, Scheme, SeedSigner, public_key_from_seed,
-                            sign_with_seed, tagged, verify)
+from crypto.schemes import (
+    KeyVerifier,
+    Scheme,
+    SeedSigner,
+    public_key_from_seed,
+    sign_with_seed,
+    tagged,
+    verify,
+)
 from crypto.selftest import SchemeCheckError, check_schemes
 from crypto.signer import ConsensusSigner, ValidatorVerifier
 from crypto.simulated import SimulatedSigner, SimulatedVerifier
@@ -100,7 +107,7 @@ def test_simulated_stand_in_matches_simulator_and_shape():
     assert not verifier.verify(2, Vote(1, b"x"), signer.sign(Vote(1, b"x")))
     assert signer.signed(Vote(1, b"x"))[0] == signing_bytes("c", Vote(1, b"x"))
     theirs = pytest.importorskip("simulations.signing")
-    data, signature = theirs.SimulatedSigner(3, 1, "c").sign(Vote(1, b"x"))
+    _, signature = theirs.SimulatedSigner(3, 1, "c").sign(Vote(1, b"x"))
     assert verifier.verify(1, Vote(1, b"x"), signature)
     assert theirs.SimulatedVerifier(3, 4, "c").verify(1, Vote(1, b"x"), signer.sign(Vote(1, b"x")))
 

@@ -7,8 +7,7 @@ import os
 import pytest
 
 from crypto.errors import KeyStoreError
-from crypto.keystore import (FileKeyStoreConfig, generate_node_key, load_node_key,
-                             read_public_info)
+from crypto.keystore import FileKeyStoreConfig, generate_node_key, load_node_key, read_public_info
 from crypto.schemes import Scheme, verify
 
 

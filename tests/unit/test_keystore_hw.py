@@ -7,12 +7,16 @@ import pytest
 
 from crypto import tpm
 from crypto.errors import GuardError, KeyStoreError
-from crypto.keystore import (Pkcs11KeyStoreConfig, TpmKeyStoreConfig, generate_node_key,
-                             load_node_key)
+from crypto.keystore import (
+    Pkcs11KeyStoreConfig,
+    TpmKeyStoreConfig,
+    generate_node_key,
+    load_node_key,
+)
 from crypto.signer import open_guard
 
 try:
-    from crypto_fixtures import TOKEN_PIN, softhsm, swtpm  # noqa: F401
+    from crypto_fixtures import TOKEN_PIN, softhsm, swtpm
 except ImportError:  # tests/unit became a package
     from tests.unit.crypto_fixtures import TOKEN_PIN, softhsm, swtpm  # noqa: F401
 
