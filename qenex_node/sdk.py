@@ -13,16 +13,14 @@ the way in: block hashes and tx roots are recomputed here, and with `prove=True`
 Merkle proofs are verified here (a bad proof raises reason "BAD_PROOF"). Commit
 certificates are not checked by the SDK: that needs the validator set (a later step).
 
-Account key files (client accounts, not node identities) are JSON, mode 0600:
-    {"format": "qenex-account-key", "version": 1, "scheme": "ED25519",
-     "public_key": "<hex>", "seed_hex": "<32 B hex>"}
-A node-style encrypted key file (crypto.keystore, store "file") is also accepted; its
+Account key files: the client key format of `qenex_node.client_keys` (what `qenex testnet`
+writes to clients/clientK.json: JSON, mode 0600, seed in the clear, for test networks). A
+node-style encrypted key file (crypto.keystore, store "file") is also accepted; its
 passphrase comes from QENEX_KEY_PASSPHRASE or a prompt.
 """
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +32,16 @@ from consensus import canonical
 from consensus.types import merkle_root, merkle_verify
 from crypto import schemes
 from ledger import tx as ledger_tx
-from ledger.account import ADDRESS_BYTES, Account, address_of, encode_account, make_balances
+from ledger.account import ADDRESS_BYTES, Account, encode_account, make_balances
 from ledger.state_tree import PROOF_SCHEME, AccountProof, verify_account_proof
 from proto.qenex.v1 import consensus_pb2, node_pb2, node_pb2_grpc, transaction_pb2
 from qenex_node.api.codec import OTHER_LEAF_ENTRY_BYTES, header_from_pb
 from qenex_node.api.status_codes import REASON_METADATA_KEY
+from qenex_node.client_keys import ClientKey, ClientKeyError, load_client_key
 
 TIMEOUT_S_DEFAULT = 10.0
 WAIT_TIMEOUT_MS_DEFAULT = 10_000
 MESSAGE_BYTES_MAX_DEFAULT = 4 * 1024 * 1024
-ACCOUNT_KEY_FORMAT = "qenex-account-key"
-ACCOUNT_KEY_VERSION = 1
 KEY_FILE_BYTES_MAX = 64 * 1024
 CLIENT_CODE = "CLIENT"  # QenexError.code for failures found on this side of the wire
 
@@ -85,66 +82,48 @@ class SubmitOutcome:
 
 
 # ------------------------------------------------------------ account keys
-@dataclass(frozen=True, slots=True)
-class AccountKey:
-    scheme: schemes.Scheme
-    seed: bytes
-
-    @property
-    def public_key(self) -> bytes:
-        return schemes.public_key_from_seed(self.scheme, self.seed)
-
-    @property
-    def address(self) -> bytes:
-        return address_of(int(self.scheme), self.public_key)
-
-    def __repr__(self) -> str:  # never print the seed
-        return f"AccountKey({self.scheme.name}, address={self.address.hex()})"
+# The key file format is the lead's `qenex_node.client_keys` ("qenex-client-key"), the one
+# `qenex testnet` writes; `AccountKey` is that module's ClientKey.
+AccountKey = ClientKey
 
 
 def generate_account_key(scheme: schemes.Scheme = schemes.Scheme.ED25519) -> AccountKey:
-    return AccountKey(scheme, schemes.generate_seed())
+    return ClientKey.generate(scheme)
 
 
 def write_account_key(path: str | Path, key: AccountKey) -> None:
     """Create the key file (mode 0600); refuses to overwrite an existing file."""
-    record = {"format": ACCOUNT_KEY_FORMAT, "version": ACCOUNT_KEY_VERSION,
-              "scheme": key.scheme.name, "public_key": key.public_key.hex(),
-              "address": key.address.hex(), "seed_hex": key.seed.hex()}
-    fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(record, out, indent=1, sort_keys=True)
+    key.save(Path(path))
 
 
-def _node_style_seed(path: Path) -> tuple[schemes.Scheme, bytes]:
+def _node_style_key(path: Path) -> AccountKey:
+    from crypto.errors import KeyStoreError
     from crypto.keystore import FileKeyStoreConfig, read_key_file
     from crypto.keystore_file import recover
-    info, record = read_key_file(path)
-    if info.store != "file":
-        raise QenexError(CLIENT_CODE, "BAD_KEY_FILE", f"{path}: store {info.store!r} cannot "
-                         "sign client transactions here; use a file key")
-    return info.scheme, recover(FileKeyStoreConfig(path, prompt=True), record, info)
+    try:
+        info, record = read_key_file(path)
+        if info.store != "file":
+            raise QenexError(CLIENT_CODE, "BAD_KEY_FILE", f"{path}: a {info.store!r} key "
+                             "cannot sign client transactions here; use a file key")
+        seed = recover(FileKeyStoreConfig(path, prompt=True), record, info)
+    except KeyStoreError as exc:
+        raise QenexError(CLIENT_CODE, "BAD_KEY_FILE", str(exc)) from None
+    return ClientKey.from_seed(info.scheme, seed)
 
 
 def load_account_key(path: str | Path) -> AccountKey:
+    """A client key file, or a node-style encrypted key file (store "file")."""
     path = Path(path)
     try:
-        raw = path.read_bytes()[:KEY_FILE_BYTES_MAX + 1]
-        record = json.loads(raw)
-        if record.get("format") == "qenex-node-key":
-            scheme, seed = _node_style_seed(path)
-            return AccountKey(scheme, seed)
-        if record.get("format") != ACCOUNT_KEY_FORMAT or record.get("version") != 1:
-            raise ValueError("not a qenex-account-key v1 file")
-        key = AccountKey(schemes.scheme_from_name(record["scheme"]),
-                         bytes.fromhex(record["seed_hex"]))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        head = json.loads(path.read_bytes()[:KEY_FILE_BYTES_MAX])
+    except (OSError, ValueError) as exc:
         raise QenexError(CLIENT_CODE, "BAD_KEY_FILE", f"{path}: {exc}") from None
-    if len(key.seed) != schemes.SEED_BYTES:
-        raise QenexError(CLIENT_CODE, "BAD_KEY_FILE", f"{path}: seed must be 32 B")
-    if "public_key" in record and bytes.fromhex(record["public_key"]) != key.public_key:
-        raise QenexError(CLIENT_CODE, "BAD_KEY_FILE", f"{path}: public key does not match seed")
-    return key
+    if isinstance(head, dict) and head.get("format") == "qenex-node-key":
+        return _node_style_key(path)
+    try:
+        return load_client_key(path)
+    except ClientKeyError as exc:
+        raise QenexError(CLIENT_CODE, "BAD_KEY_FILE", str(exc)) from None
 
 
 def parse_address(address: bytes | str) -> bytes:

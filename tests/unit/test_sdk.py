@@ -35,7 +35,7 @@ def later(fn, after_s: float = 0.05) -> threading.Timer:
 
 
 def test_transfer_waits_for_commit_and_uses_next_nonce(client, node):
-    key = AccountKey(Scheme.ED25519, seed(0))
+    key = AccountKey.from_seed(Scheme.ED25519, seed(0))
     timer = later(node.commit)
     outcome = client.transfer(key, address(2).hex(), 500, "USD", wait=True, timeout_ms=5_000)
     timer.join()
@@ -120,7 +120,7 @@ def test_account_key_file_roundtrip(tmp_path):
     with pytest.raises(FileExistsError):
         write_account_key(path, key)
     record = json.loads(path.read_text())
-    record["seed_hex"] = "00" * 32
+    record["seed"] = "00" * 32
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(record))
     with pytest.raises(QenexError) as err:
