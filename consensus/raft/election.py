@@ -16,8 +16,7 @@ the candidate was told to campaign by the leader itself (TimeoutNow, §3.10).
 from __future__ import annotations
 
 from consensus.api import Note, Persist, RejectReason
-from consensus.raft.messages import (KEY_HARD_STATE, HardState, RequestVote,
-                                     RequestVoteResponse)
+from consensus.raft.messages import KEY_HARD_STATE, HardState, RequestVote, RequestVoteResponse
 from consensus.types import NodeId
 
 FOLLOWER = "follower"

@@ -14,21 +14,44 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from consensus.api import (Applied, Effects, EffectsBuilder, EngineConfig, EngineStatus,
-                           Note, Propose, Receive, RejectReason, Restore, Send, Synced, Tick)
+from consensus.api import (
+    Applied,
+    Effects,
+    EffectsBuilder,
+    EngineConfig,
+    EngineStatus,
+    Note,
+    Propose,
+    Receive,
+    RejectReason,
+    Restore,
+    Send,
+    Synced,
+    Tick,
+)
 from consensus.raft import certificate as cert
 from consensus.raft.election import FOLLOWER, LEADER, ElectionMixin
 from consensus.raft.log import RaftLog
-from consensus.raft.messages import (ENTRY_KEY_PREFIX, KEY_HARD_STATE, KEY_LOG_OFFSET,
-                                     KEY_PENDING_SNAPSHOT, MESSAGE_TYPES, AppendEntries,
-                                     AppendEntriesResponse, Entry, InstallSnapshot,
-                                     InstallSnapshotResponse, RequestVote,
-                                     RequestVoteResponse, TimeoutNow)
+from consensus.raft.messages import (
+    ENTRY_KEY_PREFIX,
+    KEY_HARD_STATE,
+    KEY_LOG_OFFSET,
+    KEY_PENDING_SNAPSHOT,
+    MESSAGE_TYPES,
+    AppendEntries,
+    AppendEntriesResponse,
+    Entry,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    RequestVote,
+    RequestVoteResponse,
+    TimeoutNow,
+)
 from consensus.raft.read_index import PendingRead, ReadIndexMixin
 from consensus.raft.replication import Progress, ReplicationMixin
 from consensus.raft.snapshot import SnapshotMixin
 from consensus.raft.transfer import TransferMixin
-from consensus.types import (Block, Certificate, NodeId, SignedMessage, cft_quorum)
+from consensus.types import Block, Certificate, NodeId, SignedMessage, cft_quorum
 
 _SENDER_FIELD = {RequestVote: "candidate", RequestVoteResponse: "voter",
                  AppendEntries: "leader", AppendEntriesResponse: "follower",

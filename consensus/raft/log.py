@@ -13,12 +13,12 @@ to every other node's entries there, so `matches(prev)` is true for any prev <= 
 from __future__ import annotations
 
 from consensus.api import Persist
+from consensus.raft.messages import KEY_LOG_OFFSET, Entry, LogOffset, entry_key
 from consensus.types import GENESIS_HASH
-from consensus.raft.messages import (KEY_LOG_OFFSET, Entry, LogOffset, entry_key)
 
 
 class RaftLog:
-    __slots__ = ("offset", "entries")
+    __slots__ = ("entries", "offset")
 
     def __init__(self, offset: LogOffset | None = None) -> None:
         self.offset = offset or LogOffset(index=0, term=0, block_hash=GENESIS_HASH,

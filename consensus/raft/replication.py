@@ -35,8 +35,16 @@ SNAPSHOT = "snapshot"
 
 class Progress:
     """The leader's view of one follower (etcd-io/raft tracker.Progress, rewritten)."""
-    __slots__ = ("match", "next", "state", "probe_sent", "inflight", "recent_active",
-                 "snapshot_index", "snapshot_elapsed_ticks")
+    __slots__ = (
+        "inflight",
+        "match",
+        "next",
+        "probe_sent",
+        "recent_active",
+        "snapshot_elapsed_ticks",
+        "snapshot_index",
+        "state",
+    )
 
     def __init__(self, next_index: int) -> None:
         self.match = 0

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from consensus.api import Applied, CatchUp, Note, Persist, RejectReason, Synced
 from consensus.raft.election import FOLLOWER, LEADER
-from consensus.raft.messages import (KEY_PENDING_SNAPSHOT, InstallSnapshot,
-                                     InstallSnapshotResponse, LogOffset)
-from consensus.raft.replication import PROBE, SNAPSHOT
+from consensus.raft.messages import (
+    KEY_PENDING_SNAPSHOT,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    LogOffset,
+)
+from consensus.raft.replication import SNAPSHOT
 from consensus.types import EMPTY_ROOT, NodeId
 
 

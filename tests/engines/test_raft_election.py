@@ -2,12 +2,25 @@
 pre-vote (thesis §9.6) and check-quorum / leader lease (thesis §4.2.3, §6.2)."""
 from __future__ import annotations
 
-from consensus.api import Note, Persist, RejectReason, Rejected, Send, Tick, sign_position
+from consensus.api import Note, Persist, Rejected, RejectReason, Send, Tick, sign_position
 from consensus.raft import RaftEngine
-from consensus.raft.messages import (AppendEntries, AppendEntriesResponse, HardState,
-                                     RequestVote, RequestVoteResponse, entry_key)
-from tests.engines.test_raft_support import (append, chain, config, elect, engine, recv,
-                                             sends_of, tick_until_sends)
+from consensus.raft.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    HardState,
+    RequestVote,
+    RequestVoteResponse,
+    entry_key,
+)
+from tests.engines.test_raft_support import (
+    append,
+    chain,
+    elect,
+    engine,
+    recv,
+    sends_of,
+    tick_until_sends,
+)
 
 
 def test_randomised_election_timeout_is_seeded_and_in_range():

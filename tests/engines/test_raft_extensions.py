@@ -2,13 +2,18 @@
 ReadIndex (thesis §6.4), leadership transfer (thesis §3.10)."""
 from __future__ import annotations
 
-from consensus.api import (Applied, CatchUp, Note, Persist, Propose, RejectReason, Send,
-                           Synced, Tick)
-from consensus.raft.messages import (AppendEntries, AppendEntriesResponse, InstallSnapshot,
-                                     InstallSnapshotResponse, LogOffset, RequestVote,
-                                     TimeoutNow, entry_key)
-from tests.engines.test_raft_support import (ack, append, chain, elect, engine, recv,
-                                             sends_of)
+from consensus.api import Applied, CatchUp, Note, Persist, Propose, RejectReason, Send, Synced, Tick
+from consensus.raft.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    LogOffset,
+    RequestVote,
+    TimeoutNow,
+    entry_key,
+)
+from tests.engines.test_raft_support import ack, append, chain, elect, engine, recv, sends_of
 
 
 def _leader_with_blocks(blocks: int, **overrides):

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consensus.api import (Persist, Propose, RejectReason, Restore, Send, Tick)
+from consensus.api import Persist, Propose, RejectReason, Restore, Send, Tick
 from consensus.raft import RaftEngine
-from consensus.raft.messages import (AppendEntries, AppendEntriesResponse, Entry,
-                                     HardState, entry_key)
-from consensus.types import Certificate
-from tests.engines.test_raft_support import (ack, append, chain, config, elect, engine,
-                                             recv, sends_of)
+from consensus.raft.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    HardState,
+    entry_key,
+)
+from tests.engines.test_raft_support import (
+    ack,
+    append,
+    chain,
+    config,
+    elect,
+    engine,
+    recv,
+    sends_of,
+)
 
 
 def test_follower_rejects_a_missing_prev_with_its_last_index_as_hint():

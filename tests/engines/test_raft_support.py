@@ -7,10 +7,8 @@ from dataclasses import replace
 
 from consensus.api import Effects, EngineConfig, Receive, Tick
 from consensus.raft import RaftEngine
-from consensus.raft.messages import (AppendEntries, AppendEntriesResponse, Entry,
-                                     RequestVoteResponse)
-from consensus.types import (GENESIS_HASH, Validator, ValidatorSet, make_block,
-                             signing_bytes)
+from consensus.raft.messages import AppendEntries, AppendEntriesResponse, Entry, RequestVoteResponse
+from consensus.types import GENESIS_HASH, Validator, ValidatorSet, make_block, signing_bytes
 
 CHAIN = "raft-test"
 

