@@ -1,0 +1,233 @@
+"""Client commands of `qenex`: `status`, `tx ...`, `query ...` (all through the SDK).
+
+Amounts are integers in minor units (cents for USD): money is never a float. Every
+failure prints one line `error: CODE REASON: detail` on stderr and exits 1; `--json`
+prints one JSON object on stdout (bytes as hex).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+from google.protobuf.json_format import MessageToDict
+
+from qenex_node.sdk import QenexClient, QenexError, SubmitOutcome, load_account_key
+
+NODE_DEFAULT = "127.0.0.1:7050"
+NODE_ENV = "QENEX_NODE"
+TIMEOUT_S_DEFAULT = 10.0
+
+node_option = click.option("--node", "node", envvar=NODE_ENV, default=NODE_DEFAULT,
+                           show_default=True, help=f"gRPC address HOST:PORT (env {NODE_ENV})")
+json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")
+
+
+def _fail(exc: QenexError) -> NoReturn:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+def _hexify(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: _hexify(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hexify(v) for v in value]
+    return value
+
+
+def _message_dict(msg: Any) -> dict[str, Any]:
+    """Protobuf -> dict with bytes as hex (MessageToDict would give base64)."""
+    out: dict[str, Any] = {}
+    for field, value in msg.ListFields():
+        if field.message_type is not None:
+            if field.is_repeated:
+                out[field.name] = [_message_dict(v) for v in value]
+            else:
+                out[field.name] = _message_dict(value)
+        elif field.enum_type is not None:
+            out[field.name] = MessageToDict(msg, preserving_proto_field_name=True)[field.name]
+        else:
+            out[field.name] = _hexify(list(value) if field.is_repeated
+                                      else value)
+    return out
+
+
+def _emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(_hexify(data), sort_keys=True))
+    else:
+        click.echo("\n".join(lines))
+
+
+def _client(node: str) -> QenexClient:
+    return QenexClient(node, timeout_s=TIMEOUT_S_DEFAULT)
+
+
+# ------------------------------------------------------------ status
+@click.command(name="status")
+@node_option
+@json_option
+def status_command(node: str, as_json: bool) -> None:
+    """Height, state root, algorithm, view, leader and peers of one node."""
+    try:
+        with _client(node) as client:
+            s = client.status()
+    except QenexError as exc:
+        _fail(exc)
+    leader = "unknown" if s.leader < 0 else str(s.leader)
+    data = {"node_id": s.node_id, "chain_id": s.chain_id, "algorithm": s.algorithm,
+            "height": s.height, "state_root": s.state_root, "block_hash": s.block_hash,
+            "view": s.view, "leader": s.leader, "role": s.role,
+            "peers_connected": s.peers_connected, "mempool_txs": s.mempool_txs,
+            "version": s.version}
+    _emit(as_json, data, [
+        f"node      {s.node_id} ({s.role}) on {s.chain_id}, {s.version}",
+        f"height    {s.height}",
+        f"state     {s.state_root.hex()}",
+        f"block     {s.block_hash.hex()}",
+        f"algorithm {s.algorithm}  view {s.view}  leader {leader}",
+        f"peers     {s.peers_connected}  mempool {s.mempool_txs}",
+    ])
+
+
+# ------------------------------------------------------------ tx
+@click.group(name="tx")
+def tx_group() -> None:
+    """Sign and submit transactions."""
+
+
+def _outcome_lines(outcome: SubmitOutcome) -> list[str]:
+    lines = [f"tx {outcome.tx_id.hex()} {outcome.status}"]
+    if outcome.receipt is not None:
+        verdict = "success" if outcome.receipt.success else f"failed {outcome.receipt.reason_text}"
+        lines.append(f"height {outcome.height} index {outcome.receipt.index}: {verdict}")
+    return lines
+
+
+def _outcome_dict(outcome: SubmitOutcome) -> dict[str, Any]:
+    data: dict[str, Any] = {"tx_id": outcome.tx_id, "status": outcome.status}
+    if outcome.receipt is not None:
+        data |= {"height": outcome.height, "receipt": _message_dict(outcome.receipt)}
+    return data
+
+
+@tx_group.command(name="transfer")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="client key file (as written by `qenex testnet`)")
+@click.option("--to", "to", required=True, help="recipient address, 40 hex digits")
+@click.option("--amount", type=click.IntRange(min=1), required=True,
+              help="minor units (cents for USD)")
+@click.option("--currency", default="USD", show_default=True)
+@click.option("--memo", default="", help="at most 256 bytes")
+@click.option("--wait/--no-wait", default=False, help="answer once committed")
+@click.option("--timeout-ms", type=click.IntRange(1, 600_000), default=10_000,
+              show_default=True, help="how long --wait waits")
+@node_option
+@json_option
+def transfer_command(key_file: str, to: str, amount: int, currency: str, memo: str, wait: bool,
+                     timeout_ms: int, node: str, as_json: bool) -> None:
+    """Move AMOUNT minor units of CURRENCY from the key's account to --to."""
+    try:
+        key = load_account_key(key_file)
+        with _client(node) as client:
+            outcome = client.transfer(key, to, amount, currency, wait=wait, memo=memo,
+                                      timeout_ms=timeout_ms)
+    except QenexError as exc:
+        _fail(exc)
+    _emit(as_json, _outcome_dict(outcome), _outcome_lines(outcome))
+    if outcome.receipt is not None and not outcome.receipt.success:
+        sys.exit(1)  # committed, but the ledger refused it: a script must notice
+
+
+@tx_group.command(name="create-account")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--wait/--no-wait", default=True)
+@node_option
+@json_option
+def create_account_command(key_file: str, wait: bool, node: str, as_json: bool) -> None:
+    """Register the key's account on the chain (self-signed, nonce 1)."""
+    try:
+        key = load_account_key(key_file)
+        with _client(node) as client:
+            outcome = client.create_account(key, wait=wait)
+    except QenexError as exc:
+        _fail(exc)
+    _emit(as_json, _outcome_dict(outcome), _outcome_lines(outcome))
+
+
+# ------------------------------------------------------------ query
+@click.group(name="query")
+def query_group() -> None:
+    """Read accounts, transactions and blocks (with client-side proof checks)."""
+
+
+@query_group.command(name="account")
+@click.argument("address")
+@click.option("--prove", is_flag=True, help="fetch and verify a state proof")
+@node_option
+@json_option
+def query_account(address: str, prove: bool, node: str, as_json: bool) -> None:
+    try:
+        with _client(node) as client:
+            response = client.account(address, prove=prove)
+    except QenexError as exc:
+        _fail(exc)
+    if not response.found:
+        lines = [f"account {address} not found" + (" (absence proven)" if prove else "")]
+    else:
+        a = response.account
+        lines = [f"account {a.address.hex()} nonce {a.nonce}"]
+        lines += [f"  {b.currency} {b.amount}" for b in a.balances]
+        if prove:
+            lines.append(f"proof verified against state root {response.proof.state_root.hex()}"
+                         f" at height {response.proof.height}")
+    _emit(as_json, _message_dict(response) | {"found": response.found}, lines)
+
+
+@query_group.command(name="tx")
+@click.argument("tx_id")
+@click.option("--prove", is_flag=True, help="fetch and verify the Merkle inclusion proof")
+@node_option
+@json_option
+def query_tx(tx_id: str, prove: bool, node: str, as_json: bool) -> None:
+    try:
+        with _client(node) as client:
+            response = client.transaction(_hex_arg(tx_id, "TXID"), prove=prove)
+    except QenexError as exc:
+        _fail(exc)
+    r = response.receipt
+    verdict = "success" if r.success else f"failed {r.reason_text}"
+    _emit(as_json, _message_dict(response), [
+        f"tx {r.tx_id.hex()} in block {r.height} index {r.index}: {verdict}"]
+        + (["inclusion proof verified"] if prove else []))
+
+
+@query_group.command(name="block")
+@click.argument("selector")
+@node_option
+@json_option
+def query_block(selector: str, node: str, as_json: bool) -> None:
+    """A block by HEIGHT or by 64-hex-digit hash (hash and tx root are rechecked)."""
+    target: int | bytes = int(selector) if selector.isdigit() else _hex_arg(selector, "HASH")
+    try:
+        with _client(node) as client:
+            block = client.block(target)
+    except QenexError as exc:
+        _fail(exc)
+    h = block.block.header
+    _emit(as_json, _message_dict(block), [
+        f"block {h.height} {block.block_hash.hex()}",
+        f"parent {h.parent_hash.hex()}  proposer {h.proposer}  time_ms {h.timestamp_ms}",
+        f"txs {len(block.block.txs)}  state_root {block.state_root.hex()}",
+        f"certificate {block.certificate.kind} with {len(block.certificate.votes)} votes"])
+
+
+def _hex_arg(text: str, name: str) -> bytes:
+    try:
+        return bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        _fail(QenexError("CLIENT", "BAD_ARGUMENT", f"{name} must be hex"))
