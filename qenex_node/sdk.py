@@ -200,7 +200,7 @@ class QenexClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> QenexClient:
+    def __enter__(self) -> QenexClient:  # noqa: PYI034 - Python 3.11 floor, no Self needed
         return self
 
     def __exit__(self, *exc: object) -> None:

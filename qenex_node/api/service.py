@@ -24,7 +24,7 @@ import trio
 
 from proto.qenex.v1 import node_pb2, node_pb2_grpc
 from qenex_node.api import codec
-from qenex_node.api.backend import BackendRefusal, NodeBackend
+from qenex_node.api.backend import BackendRefusal, NodeBackend, StateProofView
 from qenex_node.api.status_codes import REASON_METADATA_KEY, code_for_reason, status_message
 from qenex_node.api.watch import EventBridge, WatchFailure
 
@@ -120,6 +120,11 @@ class NodeService(node_pb2_grpc.NodeServicer):
         if account is not None:
             msg.account.CopyFrom(codec.account_to_pb(account))
         if proof is not None:
+            if not isinstance(proof, StateProofView):
+                # A contract bug in the backend (a bare ledger proof has no root/height):
+                # refuse loudly rather than send a proof no client can check.
+                abort(context, "INTERNAL", f"backend returned {type(proof).__name__}, "
+                      "expected StateProofView")
             msg.proof.CopyFrom(codec.state_proof_to_pb(proof, self._vote_encoder))
         return msg
 

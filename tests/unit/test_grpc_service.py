@@ -282,3 +282,20 @@ def test_overload_is_resource_exhausted():
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         dev.commit()
         assert waiting.result().status == node_pb2.COMMITTED
+
+
+def test_slow_watcher_is_ended_with_watch_lagged(stub, node):
+    from qenex_node.api.memory_backend import MemoryLimits
+    node.backend.limits = MemoryLimits(watch_events_max=2)
+    stream = stub.WatchEvents(node_pb2.WatchEventsRequest(from_height=1), timeout=20)
+    node.commit(allow_empty=True)
+    assert next(stream).block_committed.height == 1  # subscribed
+    # The pump's buffer and grpc's flow-control window hold a few thousand small events;
+    # past them the backend's 2-event queue overflows and the watcher is ended.
+    for _ in range(3_000):
+        node.commit(allow_empty=True)
+    with pytest.raises(grpc.RpcError) as err:
+        for _ in stream:
+            pass
+    assert (err.value.code(), reason_of(err.value)) == (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                                        "WATCH_LAGGED")
