@@ -56,3 +56,14 @@ def test_committed_transactions_leave_and_free_their_bytes():
     pool.cut_batch(1, 100, now_ms=0)
     pool.remove_committed([_tx(1)[0], _tx(2)[0]])
     assert len(pool) == 0 and pool.size_bytes == 0
+
+
+def test_one_senders_transactions_are_batched_in_nonce_order():
+    pool = Mempool()
+    alice, bob = b"A" * 20, b"B" * 20
+    pool.add(b"a2", b"alice-2", alice, 2)
+    pool.add(b"b1", b"bob-1", bob, 1)
+    pool.add(b"a1", b"alice-1", alice, 1)
+    pool.add(b"a3", b"alice-3", alice, 3)
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-1", b"alice-2", b"alice-3",
+                                                    b"bob-1")
