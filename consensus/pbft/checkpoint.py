@@ -22,7 +22,7 @@ from __future__ import annotations
 from consensus.api import Applied, CatchUp, EffectsBuilder, Note, Persist, RejectReason, Send, Synced
 from consensus.types import NodeId, SignedMessage
 from consensus.pbft.messages import Checkpoint
-from consensus.pbft.normal_case import commit_quorum, mark_committed, try_commit, try_prepared
+from consensus.pbft.normal_case import mark_committed, try_commit, try_prepared
 from consensus.pbft.state import (KEY_STABLE, Replica, StableCheckpoint, pre_prepare_key,
                                   prepared_key)
 
@@ -151,8 +151,19 @@ def on_tick_catch_up(r: Replica, fx: EffectsBuilder) -> None:
     if r.stalled_ticks < max(1, r.config.view_timeout_ticks // 4):
         return
     r.stalled_ticks = 0
+    # f + 1 matching commits above us: at least one honest replica prepared that far, so
+    # the others got further than we did; fetching is harmless (blocks are checked).
     for sequence in sorted(above, reverse=True):
-        found = commit_quorum(r, sequence)
-        if found is not None:
-            request_catch_up(r, fx, sequence, tuple(s.sender for s in found[1]))
+        voters = vouchers(r, sequence)
+        if len(voters) > r.faults:
+            request_catch_up(r, fx, sequence, voters)
             return
+
+
+def vouchers(r: Replica, sequence: int) -> tuple[NodeId, ...]:
+    """The largest set of replicas whose commits for `sequence` match."""
+    groups: dict[tuple[int, bytes], list[NodeId]] = {}
+    for signed in r.commits.get(sequence, {}).values():
+        vote = signed.message
+        groups.setdefault((vote.view, vote.digest), []).append(signed.sender)  # type: ignore[attr-defined]
+    return tuple(sorted(max(groups.values(), key=len, default=[])))

@@ -12,6 +12,10 @@ with 2f + 1 matching commits, and blocks are executed (here: handed to the drive
 `Commit`) strictly in sequence order (§4.2, TOCS §4.3). Several sequence numbers may be
 in flight at once inside the window (pipelining, bounded by `inflight_blocks_max`).
 
+A replica that already committed n still prepares and commits n when a new view
+re-proposes it (the same block, by safety): the replicas that did not commit it in the
+old view need its votes.
+
 Blocks chain by parent hash, which PBFT's independent sequence numbers do not know about.
 One extra rule keeps the chain sound across view changes: a replica takes prepared(n)
 only when it already holds the block at n - 1 that block n names as parent as committed,
@@ -111,7 +115,8 @@ def on_pre_prepare(r: Replica, fx: EffectsBuilder, sender: NodeId, pp: PrePrepar
         fx.reject(RejectReason.WRONG_LEADER, sender, f"pre-prepare from {sender}, primary "
                   f"of view {pp.view} is {r.primary(pp.view)}")
         return
-    if pp.sequence <= r.committed_height:
+    decided = r.committed_hashes.get(pp.sequence)
+    if pp.sequence <= r.committed_height and decided != pp.digest:
         fx.reject(RejectReason.STALE, sender, f"sequence {pp.sequence} already committed")
         return
     problem = block_problem(r.config, pp.view, pp.sequence, pp.digest, pp.block)
@@ -158,8 +163,8 @@ def on_prepare(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Prepare,
     if sender == r.primary(vote.view):
         fx.reject(RejectReason.MALFORMED, sender, "the primary does not send PREPARE")
         return
-    if vote.sequence <= r.committed_height:
-        return  # a late vote for a decided sequence: harmless, nothing to do
+    # Votes for sequences this replica already committed are still kept: replicas that
+    # lag behind need its PREPARE and COMMIT to finish the same sequence in this view.
     slot = r.slots.setdefault(vote.sequence, Slot())
     previous = slot.prepares.get(sender)
     if previous is not None:

@@ -49,9 +49,12 @@ def on_tick_view(r: Replica, fx: EffectsBuilder) -> None:
             r.resend_ticks = 0
             fx.send.append(Send(None, r.my_view_change))
         if not r.view_change_timer_on:
+            # §4.5.2: the timer starts only once 2f + 1 replicas have left the old view.
+            # Counting view changes for this view *or later* ones matters after restarts:
+            # a replica that forgot the others' view changes must not wait forever for
+            # 2f + 1 of exactly its view while some have already moved further on.
             if count_view_changes(r, r.view) < r.quorum:
-                return  # §4.5.2: the timer starts only once 2f + 1 view changes are in
-            # ...and keeps running even if some of them move on to later views.
+                return
             r.view_change_timer_on = True
     elif not request_waiting(r):
         r.timer_ticks = 0
@@ -68,7 +71,8 @@ def request_waiting(r: Replica) -> bool:
 
 
 def count_view_changes(r: Replica, view: int) -> int:
-    return sum(1 for s in r.view_changes.values() if s.message.new_view == view)  # type: ignore[attr-defined]
+    """Replicas whose latest view change is for `view` or a later view."""
+    return sum(1 for s in r.view_changes.values() if s.message.new_view >= view)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ VIEW-CHANGE
@@ -307,8 +311,10 @@ def install_new_view(r: Replica, fx: EffectsBuilder, new_view: NewView,
     if selection.min_s > r.low_water_mark:
         become_stable(r, fx, selection.base)
     for signed in new_view.pre_prepares:
-        sequence = signed.message.sequence  # type: ignore[attr-defined]
-        if sequence > r.low_water_mark and sequence > r.committed_height:
+        pp: PrePrepare = signed.message  # type: ignore[assignment]
+        decided = r.committed_hashes.get(pp.sequence, pp.digest)
+        # Already-committed sequences are prepared again too: laggards need our votes.
+        if pp.sequence > r.low_water_mark and decided == pp.digest:
             accept_pre_prepare(r, fx, signed)
     # Fresh sequence numbers start right above max-s, whatever this replica assigned
     # in an earlier view of its own.
