@@ -52,7 +52,8 @@ def _transfers(summary: dict[str, Any], count: int) -> list[tuple[str, int, floa
     with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
         futures = [pool.submit(_client_run, c, bytes.fromhex(clients[(i + 1) % len(clients)]
                                                              ["address"]),
-                               nodes[i % len(nodes)]["grpc"], count, summary["chain_id"], 100)
+                               nodes[i % len(nodes)]["grpc"], count, summary["chain_id"],
+                               100 * (i + 1))  # different amounts, so balances visibly move
                    for i, c in enumerate(clients)]
         return [r for f in futures for r in f.result()]
 

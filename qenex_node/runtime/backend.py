@@ -15,8 +15,10 @@ import trio
 
 from consensus.api import EngineStatus
 from consensus.types import merkle_proof
-from qenex_node.api.backend import (NodeEvent, NodeStatusView, SubmitResult,
-                                    TransactionRecord)
+from ledger.account import encode_account
+from ledger.state_tree import PROOF_SCHEME
+from qenex_node.api.backend import (BackendRefusal, NodeEvent, NodeStatusView, StateProofView,
+                                    SubmitResult, TransactionRecord)
 from qenex_node.core.app import TxOutcome
 from qenex_node.core.mempool import AddResult
 from qenex_node.core.sync import CommittedBlock
@@ -29,6 +31,7 @@ SUBSCRIBERS_MAX = 256
 SUBSCRIBER_QUEUE_MAX = 1_024  # events buffered per WatchEvents stream before it is ended
 WAIT_TIMEOUT_MS_DEFAULT = 30_000
 VERSION = "0.1.0"
+CERTIFYING_SEARCH_BLOCKS = 16  # how far past a state's height to look for a header naming it
 
 
 @dataclass(slots=True)
@@ -36,10 +39,6 @@ class _Waiter:
     event: trio.Event = field(default_factory=trio.Event)
     submitted_s: float = field(default_factory=time.perf_counter)
     result: SubmitResult | None = None
-
-
-class SubscriberTooSlow(Exception):
-    """A WatchEvents client stopped reading; its stream ends instead of growing."""
 
 
 class RuntimeBackend:
@@ -98,7 +97,7 @@ class RuntimeBackend:
         if not check.ok:
             self.rt.metrics.rejected.labels("client", check.reason).inc()
             return SubmitResult(check.tx_id, "REJECTED", check.reason, check.detail)
-        added = self.rt.mempool.add(check.tx_id, tx)
+        added = self.rt.mempool.add(check.tx_id, tx, check.sender, check.nonce)
         if added == AddResult.FULL:
             self.rt.metrics.rejected.labels("client", "MEMPOOL_FULL").inc()
             return SubmitResult(check.tx_id, "REJECTED", "MEMPOOL_FULL",
@@ -159,14 +158,33 @@ class RuntimeBackend:
         return await trio.to_thread.run_sync(read)
 
     async def get_account(self, address: bytes, prove: bool) -> tuple[object | None, object | None]:
-        def read() -> tuple[object | None, object | None]:
-            with self.rt.driver.ledger_lock:
+        def read() -> tuple[object | None, StateProofView | None]:
+            with self.rt.driver.ledger_lock:  # account and proof from one ledger state
                 ledger = self.rt.storage.ledger
                 account = ledger.account(address)
-                proof = ledger.prove_account(address) if prove else None
-                return account, proof
+                if not prove:
+                    return account, None
+                height, root = ledger.height, ledger.state_root
+                proof = ledger.prove_account(address)
+            leaf = encode_account(account) if account is not None else b""
+            header, certificate = self._certifying_header(height, root)
+            return account, StateProofView(height, root, leaf, proof, PROOF_SCHEME, header,
+                                           certificate)
 
         return await trio.to_thread.run_sync(read)
+
+    def _certifying_header(self, height: int, root: bytes) -> tuple[object | None, object | None]:
+        """A committed header that names (height, root) as its state: headers carry the
+        state their proposer had applied, usually the block just before."""
+        store = self.rt.storage.store
+        for candidate in range(height + 1, min(height + CERTIFYING_SEARCH_BLOCKS, store.height) + 1):
+            stored = store.block(candidate)
+            if stored is None:
+                break
+            header = stored.block.header
+            if header.state_height == height and header.state_root == root:
+                return header, stored.certificate
+        return None, None
 
     async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
         def read() -> CommittedBlock | None:
@@ -196,18 +214,20 @@ class RuntimeBackend:
 
     async def watch(self, from_height: int) -> AsyncIterator[NodeEvent]:
         if len(self._subscribers) >= SUBSCRIBERS_MAX:
-            raise SubscriberTooSlow("too many event subscribers")
+            raise BackendRefusal("OVERLOADED", "too many event subscribers")
         send, receive = trio.open_memory_channel[NodeEvent](SUBSCRIBER_QUEUE_MAX)
         self._subscribers.add(send)
         try:
+            replayed = from_height - 1 if from_height else 0
             if from_height:
                 for event in await trio.to_thread.run_sync(self._replay, from_height):
+                    replayed = event.height
                     yield event
             async with receive:
                 async for event in receive:
-                    if event.kind == "block_committed" and from_height and \
-                            event.height < from_height:
-                        continue
+                    if event.height and event.height <= replayed and \
+                            event.kind != "leader_changed":
+                        continue  # already replayed from storage
                     yield event
         finally:
             self._subscribers.discard(send)

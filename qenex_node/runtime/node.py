@@ -26,7 +26,9 @@ from crypto.keystore import (FileKeyStoreConfig, KeyStoreConfig, Pkcs11KeyStoreC
 from crypto.selftest import check_schemes
 from crypto.signer import ConsensusSigner, ValidatorVerifier, open_guard
 from ledger.genesis import Genesis
-from proto.qenex.v1 import transaction_pb2
+from consensus.types import SignedMessage
+from proto.qenex.v1 import consensus_pb2, transaction_pb2
+from qenex_node.transport.codec import fill_proto
 from qenex_node.config import NodeConfig
 from qenex_node.core.mempool import Mempool, MempoolLimits
 from qenex_node.runtime.backend import RuntimeBackend
@@ -210,7 +212,8 @@ class NodeRuntime:
         handle = start_grpc_server(self.backend, trio.lowlevel.current_trio_token(),
                                    cfg.grpc_host, cfg.grpc_port,
                                    grpc_workers_max=cfg.grpc_workers_max,
-                                   grpc_message_bytes_max=cfg.grpc_message_bytes_max)
+                                   grpc_message_bytes_max=cfg.grpc_message_bytes_max,
+                                   vote_encoder=_vote_to_pb)
         try:
             handle.set_serving(True)
             task_status.started()
@@ -218,6 +221,14 @@ class NodeRuntime:
         finally:
             handle.set_serving(False)
             await trio.to_thread.run_sync(handle.stop, 1.0)
+
+
+def _vote_to_pb(vote: SignedMessage) -> consensus_pb2.SignedConsensusMessage:
+    """Certificates served to clients carry each vote in full, so a client holding the
+    validator set can check the signatures itself."""
+    out = consensus_pb2.SignedConsensusMessage()
+    fill_proto(out, vote)
+    return out
 
 
 def _unix_ms() -> int:

@@ -18,9 +18,11 @@ import trio
 from consensus.api import Receive
 from qenex_node.core.mempool import AddResult
 from qenex_node.core.sync import (SyncRequest, SyncResponse, TransactionBatch,
-                                  accept_synced_blocks, serve_sync)
+                                  accept_synced_blocks)
 from qenex_node.runtime.driver import SyncedBlocks
+from qenex_node.transport.channel import PqChannelFactory
 from qenex_node.transport.codec import CodecError, decode_envelope, encode_envelope
+from qenex_node.transport.mesh import PeerMesh
 
 if TYPE_CHECKING:
     from qenex_node.runtime.node import NodeRuntime
@@ -34,8 +36,6 @@ class PeerLink:
         self._verify_limit = trio.CapacityLimiter(VERIFY_THREADS_MAX)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        from qenex_node.transport.mesh import build_mesh
-
         self.mesh = build_mesh(self.rt)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.mesh.run)
@@ -109,7 +109,6 @@ class PeerLink:
         storage = self.rt.storage
         chain = await trio.to_thread.run_sync(storage.committed_range, request.from_height,
                                               max(0, request.max_blocks))
-        # serve_sync expects a chain indexed from height 1; give it a window instead.
         response = SyncResponse(tuple(chain), storage.store.height, self.rt.config.node_id)
         signature = await trio.to_thread.run_sync(self.rt.signer.sign, response)
         self.send(peer, response, signature)
@@ -134,9 +133,20 @@ class PeerLink:
             if not check.ok:
                 self._refuse(f"FORWARDED_{check.reason}", peer)
                 continue
-            if self.rt.mempool.add(check.tx_id, tx) == AddResult.FULL:
+            if self.rt.mempool.add(check.tx_id, tx, check.sender, check.nonce) == AddResult.FULL:
                 self._refuse("MEMPOOL_FULL", peer)
                 return
 
 
-__all__ = ["PeerLink", "serve_sync"]
+RECONNECT_BACKOFF_MAX_MS = 2_000
+
+
+def build_mesh(rt: "NodeRuntime") -> PeerMesh:
+    """The TCP mesh over the PQ channel, keyed by the validator set's ML-DSA-87 keys."""
+    cfg = rt.config
+    peer_keys = {v.node_id: v.public_key for v in rt.validators.validators
+                 if v.node_id != cfg.node_id}
+    factory = PqChannelFactory(rt.node_key, peer_keys, cfg.chain_id, cfg.frame_bytes_max)
+    return PeerMesh(cfg.node_id, cfg.listen_host, cfg.listen_port,
+                    {p.node_id: (p.host, p.port) for p in cfg.peers}, factory,
+                    factory.wire_frame_bytes_max, cfg.send_queue_max, RECONNECT_BACKOFF_MAX_MS)
