@@ -83,14 +83,16 @@ async def test_send_is_bounded_and_never_blocks() -> None:
             meshes, _, _ = await start_cluster(nursery, 2, send_queue_max=4)
             a = meshes[1]
             # No checkpoint between sends, so the writer cannot drain: the queue fills.
-            # The idle writer takes the first payload directly, then 4 fit the queue.
+            # 4 fit the queue; an idle writer already waiting may take one more directly
+            # (trio's scheduler is randomised, so either can happen).
             results = [a.send(0, b"x") for _ in range(7)]
-            assert results == [True] * 5 + [False] * 2
-            assert a.counters["drops.queue_full"] == 2
+            accepted = results.count(True)
+            assert accepted in (4, 5) and results == [True] * accepted + [False] * (7 - accepted)
+            assert a.counters["drops.queue_full"] == 7 - accepted
             assert a.send(3, b"x") is False and a.counters["drops.not_connected"] == 1
             assert a.send(0, b"\0" * (FRAME_BYTES_MAX + 1)) is False
             assert a.counters["drops.oversized"] == 1
-            for _ in range(5):
+            for _ in range(accepted):
                 assert await meshes[0].incoming.receive() == (1, b"x")
             nursery.cancel_scope.cancel()
 
