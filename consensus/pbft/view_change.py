@@ -43,26 +43,28 @@ from consensus.pbft.state import (KEY_NEW_VIEW, KEY_VIEW, KEY_VIEW_CHANGE, NewVi
 # ------------------------------------------------------------------ timer
 def on_tick_view(r: Replica, fx: EffectsBuilder) -> None:
     if r.view_changing:
-        r.resend_ticks += 1
-        if r.resend_ticks >= r.config.view_timeout_ticks and r.my_view_change is not None:
-            # Same bytes again: lost view changes must not stall the view change.
-            r.resend_ticks = 0
-            fx.send.append(Send(None, r.my_view_change))
         if not r.view_change_timer_on:
             # §4.5.2: the timer starts only once 2f + 1 replicas have left the old view.
             # Counting view changes for this view *or later* ones matters after restarts:
             # a replica that forgot the others' view changes must not wait forever for
             # 2f + 1 of exactly its view while some have already moved further on.
-            if count_view_changes(r, r.view) < r.quorum:
-                return
-            r.view_change_timer_on = True
-    elif not request_waiting(r):
+            r.view_change_timer_on = count_view_changes(r, r.view) >= r.quorum
+        r.resend_ticks += 1
+        if r.view_change_timer_on:
+            r.timer_ticks += 1
+    elif request_waiting(r):
+        r.timer_ticks += 1
+    else:
         r.timer_ticks = 0
         return
-    r.timer_ticks += 1
     if r.timer_ticks >= r.view_timeout_ticks():
         r.failed_view_changes += 1
         become_view_changing(r, fx, r.view + 1)
+    elif r.view_changing and r.resend_ticks >= r.config.view_timeout_ticks \
+            and r.my_view_change is not None:
+        # Same bytes again: lost view changes must not stall the view change.
+        r.resend_ticks = 0
+        fx.send.append(Send(None, r.my_view_change))
 
 
 def request_waiting(r: Replica) -> bool:

@@ -450,3 +450,32 @@ def test_every_signed_message_has_a_sign_position() -> None:
     assert Checkpoint(2, ROOT, pp.digest, 1).sign_position() == ("pbft.checkpoint", 2)
     assert view_change(1, 3).sign_position() == ("pbft.view_change", 3)
     assert NewView(3, (), ()).sign_position() == ("pbft.new_view", 3)
+
+
+def test_committed_replica_still_prepares_a_reproposed_block() -> None:
+    """§4.4: a NEW-VIEW re-proposes n; replicas that already committed n vote for it
+    again, or replicas that did not commit it in the old view could never finish it."""
+    eng, pp = prepared_backup(node=2)
+    for voter in (1, 2, 3):
+        receive(eng, voter, Commit(0, 1, pp.digest, voter))
+    assert eng.status().committed_height == 1
+    cert = eng.replica.prepared_certs[1]
+    changes = tuple(signed(i, view_change(i, 1, (cert,) if i == 0 else ())) for i in (0, 1, 3))
+    effects = receive(eng, 1, NewView(1, changes, (signed(1, PrePrepare(1, 1, pp.digest,
+                                                                         pp.block)),)))
+    assert Send(None, Prepare(1, 1, pp.digest, 2)) in effects.send
+    assert effects.commit == ()  # never committed twice
+
+
+def test_view_change_timer_counts_view_changes_for_later_views() -> None:
+    """§4.5.2 timer start: 2f + 1 replicas left the old view, even if one of them has
+    already moved past our target view (a restarted replica forgot its earlier VC)."""
+    eng = engine(2)
+    receive(eng, 0, view_change(0, 1))
+    receive(eng, 1, view_change(1, 1))  # f + 1: replica 2 joins view 1
+    receive(eng, 2, view_change(2, 1))  # its own, handed back by the driver
+    receive(eng, 0, view_change(0, 2))  # replica 0 moves on to view 2
+    assert eng.status().view == 1
+    for _ in range(9):
+        assert eng.step(Tick()).send == ()
+    assert eng.step(Tick()).send == (Send(None, ViewChange(2, 0, (), (), 2)),)
