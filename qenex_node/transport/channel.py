@@ -14,8 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from crypto.channel import (HANDSHAKE_FRAME_BYTES_MAX, ChannelConfig, ChannelError,
-                            Handshake, SecureChannel)
+from crypto.channel import (
+    HANDSHAKE_FRAME_BYTES_MAX,
+    ChannelConfig,
+    ChannelError,
+    Handshake,
+    SecureChannel,
+)
 from crypto.schemes import Signer
 
 # Wire bytes crypto.channel adds to one sealed payload: type (1) + counter (8) + GCM tag (16).
@@ -79,7 +84,10 @@ class _PqChannel:
             raise ChannelFailure("CHANNEL", str(exc)) from None
 
     def close(self) -> bytes:
-        return self._inner.close()
+        try:
+            return self._inner.close()
+        except ChannelError as exc:
+            raise ChannelFailure("CHANNEL", str(exc)) from None
 
     def at_eof(self) -> None:
         try:

@@ -235,9 +235,9 @@ def _unwrap(hint: Any) -> tuple[Any, bool, bool]:
             return hint, False, False  # not X | None: refused by _kind_of
         return args[0], False, True
     if origin is tuple:
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return args[0], True, False
+        items = typing.get_args(hint)
+        if len(items) == 2 and items[1] is Ellipsis:
+            return items[0], True, False
     return hint, False, False
 
 
@@ -269,7 +269,7 @@ _PROTO_TYPES = {
 
 
 def _is_hash_name(name: str) -> bool:
-    return name == "digest" or name.endswith("_hash") or name.endswith("_root")
+    return name == "digest" or name.endswith(("_hash", "_root"))
 
 
 def _field_plan(cls: type, proto_name: str, name: str, hint: Any,
@@ -319,9 +319,9 @@ def _check_scalar(plan: _Plan, field: _Field, value: Any) -> None:
     if field.kind == "int" and not field.int_min <= value <= field.int_max:
         raise CodecError(Reason.OUT_OF_RANGE,
                          f"{where}={value} outside [{field.int_min}, {field.int_max}]")
-    if field.fixed_bytes is not None and len(value) != field.fixed_bytes:
-        if not (field.empty_ok and len(value) == 0):
-            raise CodecError(Reason.BAD_LENGTH,
+    if (field.fixed_bytes is not None and len(value) != field.fixed_bytes
+            and not (field.empty_ok and len(value) == 0)):
+        raise CodecError(Reason.BAD_LENGTH,
                              f"{where} is {len(value)} bytes, expected {field.fixed_bytes}")
 
 
@@ -343,7 +343,7 @@ def _check_python_type(plan: _Plan, field: _Field, value: Any) -> None:
 # ------------------------------------------------------------------ encode
 def fill_proto(out: pb_message.Message, value: object) -> None:
     """Write dataclass `value` into the (empty) proto message `out` of its mapped type."""
-    plan = _plan(type(value))
+    plan = _plan(type(value))  # type: ignore[arg-type]  # classes are hashable
     for field in plan.fields:
         _encode_field(plan, field, out, getattr(value, field.name))
     if plan.proto_name == "CommittedBlock":
@@ -402,6 +402,7 @@ def fill_consensus_message(out: Any, message: object) -> None:
     cls = type(message)
     name = proto_name_of(cls)
     family = _family_of(cls)
+    inner_field: str | None
     if family is not None:
         wrapper = getattr(out, family.oneof_field)
         inner_field = _snake(cls.__qualname__)
@@ -497,6 +498,7 @@ def read_consensus_message(data: Any) -> object:
     if inner is None:
         raise CodecError(Reason.MALFORMED, f"{wrapper.DESCRIPTOR.name} holds no message")
     proto_name = wrapper.DESCRIPTOR.fields_by_name[inner].message_type.name
+    cls: type | None
     if family is None:
         cls = _shared_class(_SHARED_BY_TOP[(top, inner)])
     else:

@@ -35,6 +35,7 @@ INCOMING_QUEUE_MAX = 1_024  # payloads decoded but not yet taken by the driver
 HANDSHAKES_PENDING_MAX = 64  # unauthenticated inbound connections at once
 HANDSHAKE_TIMEOUT_MS = 5_000
 CONNECT_TIMEOUT_MS = 5_000
+CLOSE_TIMEOUT_MS = 200  # for the farewell CLOSE frame on shutdown
 RECONNECT_BACKOFF_MIN_MS = 50
 
 _log = structlog.get_logger("qenex.transport")
@@ -244,9 +245,20 @@ class PeerMesh:
                 self._uninstall(link)
                 queue_in.close()
                 queue_out.close()
+                await self._say_goodbye(stream, channel)
                 await trio.aclose_forcefully(stream)
         if scope.cancelled_caught:
             self.counters["connections_replaced"] += 1
+
+    async def _say_goodbye(self, stream: trio.SocketStream, channel: PeerChannel) -> None:
+        # An authenticated CLOSE lets the peer tell a clean shutdown from a truncated
+        # stream. Shielded and bounded: this runs while we are being cancelled.
+        with trio.move_on_after(CLOSE_TIMEOUT_MS / 1000) as scope:
+            scope.shield = True
+            try:
+                await stream.send_all(channel.close())
+            except _CONNECTION_ERRORS:
+                pass  # the connection is already gone: nothing left to tell the peer
 
     def _install(self, link: _Link) -> None:
         old = self._links.get(link.peer)

@@ -10,8 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consensus import canonical
-from consensus.types import (GENESIS_HASH, Block, BlockHeader, Certificate, SignedMessage,
-                             make_block, signing_bytes)
+from consensus.types import (
+    GENESIS_HASH,
+    Block,
+    BlockHeader,
+    Certificate,
+    SignedMessage,
+    make_block,
+    signing_bytes,
+)
 from proto.qenex.v1 import consensus_pb2
 from qenex_node.core.sync import CommittedBlock, SyncRequest, SyncResponse, TransactionBatch
 from qenex_node.transport import codec

@@ -5,8 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qenex_node.transport.framing import (HEADER_BYTES, LENGTH, FrameDecoder, FrameError,
-                                          encode_frame)
+from qenex_node.transport.framing import (
+    HEADER_BYTES,
+    LENGTH,
+    FrameDecoder,
+    FrameError,
+    encode_frame,
+)
 
 LIMIT = 64
 

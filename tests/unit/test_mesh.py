@@ -7,7 +7,6 @@ import os
 import random
 import struct
 
-import pytest
 import trio
 
 from crypto.channel import ChannelConfig, Handshake
@@ -195,6 +194,8 @@ async def test_reconnect_after_peer_restart() -> None:
             await until(meshes[0], lambda: 1 not in meshes[0].connected_peers())
             await until(meshes[2], lambda: 1 not in meshes[2].connected_peers())
             assert meshes[0].send(1, b"lost") is False
+            # Node 1 said an authenticated goodbye (CLOSE) before its sockets closed.
+            assert meshes[0].counters["connections_closed.EOF"] == 1
             reborn = make_mesh(1, ports, listen_port=ports[1])
             await nursery.start(run_mesh, reborn)
             await reborn.wait_connected({0, 2})
@@ -204,4 +205,31 @@ async def test_reconnect_after_peer_restart() -> None:
             assert await reborn.incoming.receive() == (2, b"welcome back")
             assert reborn.send(0, b"hi")
             assert await meshes[0].incoming.receive() == (1, b"hi")
+            nursery.cancel_scope.cancel()
+
+
+async def test_envelopes_end_to_end() -> None:
+    from consensus.types import signing_bytes
+    from qenex_node.core.sync import SyncRequest, TransactionBatch
+    from qenex_node.transport.codec import encode_envelope
+    from qenex_node.transport.envelopes import EnvelopeOutbox, receive_envelopes
+
+    with trio.fail_after(TEST_TIMEOUT_S):
+        async with trio.open_nursery() as nursery:
+            meshes, _, _ = await start_cluster(nursery, 2)
+            outbox = EnvelopeOutbox(meshes[1], CHAIN)
+            request = SyncRequest(5, 64, 1)
+            assert meshes[1].send(0, b"not protobuf at all \xff\xff")
+            assert meshes[1].send(0, encode_envelope(CHAIN, 0, request, b"sig"))  # claims 0
+            assert outbox.send(0, request, b"sig")
+            assert outbox.broadcast(TransactionBatch((b"tx",), 1), b"sig2") == 1
+            received = receive_envelopes(meshes[0], CHAIN, 2, envelope_bytes_max=FRAME_BYTES_MAX)
+            peer, envelope = await received.__anext__()
+            assert (peer, envelope.message, envelope.signature) == (1, request, b"sig")
+            assert signing_bytes(CHAIN, envelope.message) == signing_bytes(CHAIN, request)
+            peer, envelope = await received.__anext__()
+            assert envelope.message == TransactionBatch((b"tx",), 1)
+            assert meshes[0].counters["decode_errors.MALFORMED"] == 1
+            assert meshes[0].counters["decode_errors.SENDER_MISMATCH"] == 1
+            await received.aclose()
             nursery.cancel_scope.cancel()
