@@ -36,6 +36,7 @@ from consensus.types import HASH_BYTES, PROTOCOL_VERSION
 from proto.qenex.v1 import block_pb2, consensus_pb2
 
 ENVELOPE_BYTES_MAX = 8 * 1024 * 1024  # default; the runtime passes its frame_bytes_max
+SIGNED_NESTING_MAX = 3  # signed messages inside signed messages (see read_consensus_message)
 
 
 class Reason:
@@ -442,10 +443,11 @@ def encode_envelope(chain_id: str, sender: int, message: object, signature: byte
 
 
 # ------------------------------------------------------------------ decode
-def read_proto(cls: type, data: Any) -> Any:
+def read_proto(cls: type, data: Any, depth: int = 0) -> Any:
     """Build dataclass `cls` from its parsed proto message, validating every field."""
     plan = _plan(cls)
-    values = {field.name: _decode_field(plan, field, getattr(data, field.name), data)
+    values = {field.name: _decode_field(plan, field, getattr(data, field.name), data,
+                                             depth)
               for field in plan.fields}
     try:
         return cls(**values)
@@ -453,24 +455,24 @@ def read_proto(cls: type, data: Any) -> Any:
         raise CodecError(Reason.BAD_VALUE, f"{plan.proto_name}: {exc}") from exc
 
 
-def _decode_field(plan: _Plan, field: _Field, raw: Any, data: Any) -> Any:
+def _decode_field(plan: _Plan, field: _Field, raw: Any, data: Any, depth: int) -> Any:
     if field.kind in ("message", "object"):
         if field.repeated:
-            return tuple(_decode_one(plan, field, item) for item in raw)
+            return tuple(_decode_one(plan, field, item, depth) for item in raw)
         if not data.HasField(field.name):
             if field.optional:
                 return None
             raise CodecError(Reason.MISSING_FIELD, f"{plan.proto_name}.{field.name} is absent")
-        return _decode_one(plan, field, raw)
+        return _decode_one(plan, field, raw, depth)
     if field.repeated:
         return tuple(_decode_scalar(plan, field, item) for item in raw)
     return _decode_scalar(plan, field, raw)
 
 
-def _decode_one(plan: _Plan, field: _Field, raw: Any) -> Any:
+def _decode_one(plan: _Plan, field: _Field, raw: Any, depth: int) -> Any:
     if field.kind == "object":
-        return read_consensus_message(raw)
-    return read_proto(field.target, raw)
+        return read_consensus_message(raw, depth + 1)
+    return read_proto(field.target, raw, depth)
 
 
 def _decode_scalar(plan: _Plan, field: _Field, raw: Any) -> Any:
@@ -485,15 +487,19 @@ def _decode_scalar(plan: _Plan, field: _Field, raw: Any) -> Any:
     return raw
 
 
-def read_consensus_message(data: Any) -> object:
+def read_consensus_message(data: Any, depth: int = 0) -> object:
     """The dataclass held by a parsed ConsensusMessage oneof."""
+    if depth > SIGNED_NESTING_MAX:
+        # Honest messages nest signed messages 2 deep (NEW-VIEW > VIEW-CHANGE > prepared
+        # PRE-PREPARE); deeper ones would also exceed canonical.DEPTH_MAX when signed.
+        raise CodecError(Reason.MALFORMED, f"signed messages nested over {SIGNED_NESTING_MAX} deep")
     top = data.WhichOneof("kind")
     if top is None:
         raise CodecError(Reason.MALFORMED, "ConsensusMessage holds no message")
     family = _FAMILY_BY_FIELD.get(top)
     wrapper = getattr(data, top)
     if family is None and (top, None) in _SHARED_BY_TOP:
-        return read_proto(_shared_class(_SHARED_BY_TOP[(top, None)]), wrapper)
+        return read_proto(_shared_class(_SHARED_BY_TOP[(top, None)]), wrapper, depth)
     inner = wrapper.WhichOneof("kind")
     if inner is None:
         raise CodecError(Reason.MALFORMED, f"{wrapper.DESCRIPTOR.name} holds no message")
@@ -506,7 +512,7 @@ def read_consensus_message(data: Any) -> object:
         if cls is None:
             raise CodecError(Reason.UNKNOWN_MESSAGE, f"no dataclass for {proto_name} "
                              f"(engine {family.module} not installed?)")
-    return read_proto(cls, getattr(wrapper, inner))
+    return read_proto(cls, getattr(wrapper, inner), depth)
 
 
 def decode_message(data: bytes) -> object:

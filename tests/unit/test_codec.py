@@ -266,3 +266,18 @@ def test_mutated_envelopes_only_raise_codec_error(data: st.DataObject) -> None:
         codec.decode_envelope(bytes(wire[:cut]), CHAIN, NODES)
     except CodecError:
         pass
+
+
+def test_deeply_nested_signed_messages_are_refused() -> None:
+    prepare = codec.find_message_class(codec._FAMILIES[0], "PbftPrepare")
+    new_view = codec.find_message_class(codec._FAMILIES[0], "PbftNewView")
+    if prepare is None or new_view is None:
+        pytest.skip("PBFT messages not present")
+    message: object = prepare(1, 1, b"\0" * 32, 1)
+    for _ in range(codec.SIGNED_NESTING_MAX):
+        message = new_view(1, (SignedMessage(1, message, b"s"),), ())
+    wire = codec.encode_envelope(CHAIN, 1, message, b"s")
+    assert codec.decode_envelope(wire, CHAIN, NODES).message == message  # at the limit
+    assert signing_bytes(CHAIN, message)  # and still signable (canonical depth)
+    too_deep = new_view(1, (SignedMessage(1, message, b"s"),), ())
+    assert _reason(codec.encode_envelope(CHAIN, 1, too_deep, b"s")) == Reason.MALFORMED
