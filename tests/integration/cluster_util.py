@@ -1,0 +1,141 @@
+"""Helpers for integration tests: a real local cluster of `qenex node start` processes."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from ledger.tx import build_transfer
+from proto.qenex.v1 import node_pb2, node_pb2_grpc, transaction_pb2
+from qenex_node.client_keys import load_client_key
+from qenex_node.node_cli import node_status, start_node_process, wait_ready
+from qenex_node.testnet import CURRENCY, generate_testnet
+
+SUBMIT_TIMEOUT_MS = 15_000
+
+
+class Cluster:
+    def __init__(self, root: Path, nodes: int, algorithm: str, clients: int) -> None:
+        self.root = root
+        self.summary = generate_testnet(root, nodes, algorithm, clients=clients,
+                                        block_time_ms=100)
+        self.pids: dict[int, int] = {}
+
+    def start(self, node: int | None = None) -> None:
+        for info in self.summary["nodes"]:
+            if node is None or info["id"] == node:
+                self.pids[info["id"]] = start_node_process(Path(info["home"]))
+
+    def wait_ready(self, timeout_s: float = 90) -> list[dict[str, Any]]:
+        return wait_ready(self.root, timeout_s)
+
+    def kill9(self, node: int) -> None:
+        os.kill(self.pids[node], signal.SIGKILL)
+        os.waitpid(self.pids[node], 0)
+
+    def stop(self) -> None:
+        for pid in self.pids.values():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 15
+        for pid in self.pids.values():
+            while time.monotonic() < deadline:
+                try:
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        break
+                except ChildProcessError:
+                    break
+                time.sleep(0.05)
+            else:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+
+    def status(self) -> list[dict[str, Any]]:
+        return node_status(self.root)
+
+    def stub(self, node: int) -> node_pb2_grpc.NodeStub:
+        return node_pb2_grpc.NodeStub(grpc.insecure_channel(self.summary["nodes"][node]["grpc"]))
+
+    def grpc_status(self, node: int) -> node_pb2.NodeStatus:
+        return self.stub(node).GetStatus(node_pb2.GetStatusRequest(), timeout=5)
+
+    def log_tail(self, node: int, lines: int = 20) -> str:
+        path = Path(self.summary["nodes"][node]["home"]) / "node.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass(slots=True)
+class ClientLoad:
+    """Each client thread sends transfers with consecutive nonces, waiting for each commit,
+    spreading them over the nodes that are up; it records what was acknowledged."""
+    cluster: Cluster
+    acked: dict[int, list[bytes]] = field(default_factory=dict)  # client -> tx ids
+    failures: int = 0
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    down: set[int] = field(default_factory=set)
+    threads: list[threading.Thread] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        clients = self.cluster.summary["clients"]
+        for index in range(len(clients)):
+            thread = threading.Thread(target=self._run, args=(index,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _run(self, index: int) -> None:
+        clients = self.cluster.summary["clients"]
+        key = load_client_key(clients[index]["key_file"])
+        to = bytes.fromhex(clients[(index + 1) % len(clients)]["address"])
+        chain_id = self.cluster.summary["chain_id"]
+        nodes = len(self.cluster.summary["nodes"])
+        nonce, attempt = 1, index
+        while not self.stop_event.is_set():
+            node = attempt % nodes
+            attempt += 1
+            if node in self.down:
+                continue
+            tx = build_transfer(chain_id, int(key.scheme), key.seed, nonce, to, 1, CURRENCY)
+            if self._submit(node, tx):
+                with self.lock:
+                    body = transaction_pb2.SignedTransaction.FromString(tx).body
+                    self.acked.setdefault(index, []).append(hashlib.sha256(body).digest())
+                nonce += 1
+
+    def _submit(self, node: int, tx: bytes) -> bool:
+        request = node_pb2.SubmitTransactionRequest(
+            tx=transaction_pb2.SignedTransaction.FromString(tx), wait_for_commit=True,
+            timeout_ms=SUBMIT_TIMEOUT_MS)
+        try:
+            reply = self.cluster.stub(node).SubmitTransaction(
+                request, timeout=SUBMIT_TIMEOUT_MS / 1000 + 2)
+        except grpc.RpcError:
+            with self.lock:
+                self.failures += 1
+            return False
+        if reply.status == node_pb2.COMMITTED and reply.receipt.success:
+            return True
+        # A resubmission of an already committed nonce after a timeout comes back as a
+        # refused copy; the receipt of the first copy stands. Count only clean acks.
+        return False
+
+    def acked_count(self) -> int:
+        with self.lock:
+            return sum(len(v) for v in self.acked.values())
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=SUBMIT_TIMEOUT_MS / 1000 + 5)

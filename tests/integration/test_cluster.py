@@ -1,0 +1,94 @@
+"""A real 7-node cluster per engine: signed transfers from concurrent clients, f nodes
+killed with SIGKILL mid-load, restarted, and every node converging on one state with every
+acknowledged transfer committed exactly once. Slow by nature (real processes, ML-DSA-87
+on every message): about a minute per engine on two cores."""
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+
+from consensus.api import engine_names
+from consensus.types import max_faulty_bft, max_faulty_cft
+from proto.qenex.v1 import node_pb2
+from tests.integration.cluster_util import ClientLoad, Cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NODES = 7
+CLIENTS = 24
+
+
+def _wait(predicate, timeout_s: float, what: str, cluster: Cluster) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    tails = "\n".join(f"--- node{i}\n{cluster.log_tail(i, 8)}" for i in range(NODES))
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+
+
+def _converged(cluster: Cluster) -> bool:
+    try:
+        statuses = [cluster.grpc_status(i) for i in range(NODES)]
+    except grpc.RpcError:
+        return False  # a restarted node is still starting
+    return len({(s.height, s.state_root) for s in statuses}) == 1
+
+
+@pytest.mark.parametrize("algorithm", engine_names())
+def test_cluster_commits_through_kill9_and_converges(tmp_path, algorithm):
+    f = max_faulty_cft(NODES) if algorithm == "raft" else max_faulty_bft(NODES)
+    cluster = Cluster(tmp_path / "net", NODES, algorithm, CLIENTS)
+    cluster.start()
+    load = ClientLoad(cluster)
+    try:
+        assert all(s["ready"] for s in cluster.wait_ready()), cluster.status()
+        load.start()
+        _wait(lambda: load.acked_count() >= 100, 60, "first commits", cluster)
+        leader = cluster.grpc_status(0).leader
+        victims = [leader] + [n for n in range(NODES) if n != leader][: f - 1]
+        for node in victims:
+            load.down.add(node)
+            cluster.kill9(node)
+        before = load.acked_count()
+        _wait(lambda: load.acked_count() >= before + 200, 90,
+              f"commits with {victims} killed", cluster)
+        for node in victims:
+            cluster.start(node)
+            load.down.discard(node)
+        after_restart = load.acked_count()
+        _wait(lambda: load.acked_count() >= after_restart + 200, 90,
+              "commits after restart", cluster)
+    finally:
+        load.finish()
+    try:
+        _wait(lambda: _converged(cluster), 90, "all nodes at one height and state root",
+              cluster)
+        _check_exactly_once(cluster, load)
+    finally:
+        cluster.stop()
+
+
+def _check_exactly_once(cluster: Cluster, load: ClientLoad) -> None:
+    stub = cluster.stub(0)
+    total_acked = 0
+    for index, tx_ids in load.acked.items():
+        address = bytes.fromhex(cluster.summary["clients"][index]["address"])
+        account = stub.GetAccount(node_pb2.GetAccountRequest(address=address), timeout=5)
+        # Nonces are consecutive and each succeeds at most once, so the account's nonce
+        # equals the number of its transfers that committed.
+        assert account.account.nonce == len(tx_ids), (index, account.account.nonce, len(tx_ids))
+        for tx_id in tx_ids:
+            reply = stub.GetTransaction(node_pb2.GetTransactionRequest(tx_id=tx_id), timeout=5)
+            assert reply.receipt.success and reply.receipt.height > 0
+        total_acked += len(tx_ids)
+    assert total_acked >= 500
+    balances = 0
+    for client in cluster.summary["clients"]:
+        reply = stub.GetAccount(node_pb2.GetAccountRequest(
+            address=bytes.fromhex(client["address"])), timeout=5)
+        balances += sum(b.amount for b in reply.account.balances)
+    assert balances == sum(c["balance"]["USD"] for c in cluster.summary["clients"])
