@@ -80,7 +80,7 @@ class NodeConfig:
     mempool_bytes_max: int = 256 * 1024 * 1024
     frame_bytes_max: int = 8 * 1024 * 1024
     send_queue_max: int = 1_024
-    grpc_workers_max: int = 16
+    grpc_workers_max: int = 128  # each wait_for_commit call holds one while it waits
     grpc_message_bytes_max: int = 4 * 1024 * 1024
     storage_map_bytes: int = 1 << 30
     log_level: str = "info"
@@ -250,7 +250,7 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
         mempool_bytes_max=_int(mempool, "bytes_max", "mempool", 256 << 20, low=1024),
         frame_bytes_max=_int(network, "frame_bytes_max", "network", 8 << 20, low=64 << 10),
         send_queue_max=_int(network, "send_queue_max", "network", 1_024, low=1),
-        grpc_workers_max=_int(api, "grpc_workers_max", "api", 16, low=1, high=1024),
+        grpc_workers_max=_int(api, "grpc_workers_max", "api", 128, low=1, high=1024),
         grpc_message_bytes_max=_int(api, "grpc_message_bytes_max", "api", 4 << 20, low=1024),
         storage_map_bytes=_int(storage, "map_bytes", "storage", 1 << 30, low=1 << 20),
         log_level=level)
