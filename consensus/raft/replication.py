@@ -208,7 +208,12 @@ class ReplicationMixin:
                 pr.inflight.popleft()
         if pr.match < self.log.last_index:
             if pr.state == REPLICATE and pr.next > self.log.last_index:
-                self.send_append(sender)  # empty append: exposes a lost batch
+                # Everything is sent. Only when nothing is in flight any more can a batch
+                # have been lost: then an empty append exposes the gap. Sending one on every
+                # ack while the pipeline is full multiplied messages (and ML-DSA signatures)
+                # by the pipeline depth on a real cluster.
+                if not pr.inflight:
+                    self.send_append(sender)
             else:
                 self.fill_pipeline(sender)
         self.maybe_send_timeout_now(sender)
