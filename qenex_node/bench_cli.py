@@ -14,16 +14,19 @@ import click
 @click.option("--clients", default=16, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--rate", "rate_tx_per_s", default=0, type=click.IntRange(0),
               help="Offered load (open loop); 0 = closed loop.")
+@click.option("--block-time", "block_time_ms", default=100, show_default=True,
+              type=click.IntRange(1), help="Longest wait before a batch is cut, in ms.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def bench(ctx: click.Context, algorithm: str, nodes: int, duration_s: float, clients: int,
-          rate_tx_per_s: int, as_json: bool) -> None:
+          rate_tx_per_s: int, block_time_ms: int, as_json: bool) -> None:
     """Start a local cluster, drive it with signed transfers, report throughput/latency."""
     if ctx.invoked_subcommand is not None:
         return
     from qenex_node.bench import run_cluster_bench
 
-    result = run_cluster_bench(algorithm.lower(), nodes, duration_s, clients, rate_tx_per_s)
+    result = run_cluster_bench(algorithm.lower(), nodes, duration_s, clients, rate_tx_per_s,
+                               block_time_ms)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
