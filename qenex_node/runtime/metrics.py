@@ -50,6 +50,9 @@ class NodeMetrics:
                                       registry=reg)
         self.messages = Counter("qenex_consensus_messages", "Consensus messages",
                                 ["direction"], registry=reg)
+        self.transport = Gauge("qenex_transport_events", "Peer mesh counters (frames, bytes, "
+                               "drops, handshake failures) since start", ["event"],
+                               registry=reg)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

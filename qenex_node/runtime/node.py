@@ -39,6 +39,9 @@ from qenex_node.runtime.peers import PeerLink
 from qenex_node.runtime.storage import LedgerStorage
 
 
+OBSERVE_INTERVAL_S = 1.0
+
+
 class StartupError(RuntimeError):
     """A reason the node refuses to start: one line that says what to do."""
 
@@ -168,6 +171,7 @@ class NodeRuntime:
                 await nursery.start(self.peers.run)
                 await nursery.start(self.driver.run)
                 nursery.start_soon(self._ticker)
+                nursery.start_soon(self._observe)
                 await nursery.start(self._grpc)
                 self._ready = True
                 self.log.info("started", height=self.storage.store.height,
@@ -204,6 +208,17 @@ class NodeRuntime:
                 self.metrics.rejected.labels("ticker", "DRIVER_BUSY").inc()
             if trio.current_time() - deadline > 1.0:
                 deadline = trio.current_time()  # we fell far behind: do not burst ticks
+
+    async def _observe(self) -> None:
+        """Gauges that nothing else updates: peers, mempool, the mesh's counters."""
+        while True:
+            self.metrics.peers_connected.set(self.peers_connected())
+            self.metrics.mempool_txs.set(len(self.mempool))
+            mesh = getattr(self.peers, "mesh", None)
+            if mesh is not None:
+                for event, value in sorted(mesh.counters.items()):
+                    self.metrics.transport.labels(event).set(value)
+            await trio.sleep(OBSERVE_INTERVAL_S)
 
     async def _grpc(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         from qenex_node.api.server import start_grpc_server
