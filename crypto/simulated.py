@@ -9,8 +9,7 @@ Shapes match the real classes in crypto.signer:
     SimulatedSigner.sign(message) -> bytes            like ConsensusSigner.sign
     SimulatedSigner.signed(message) -> (bytes, sig)   like ConsensusSigner.signed
     SimulatedVerifier.verify(sender, message, sig)     like ValidatorVerifier.verify
-Keys and signatures are byte-for-byte those of simulations/signing.py, so either side's
-signer verifies with the other's verifier (its `sign` returns the pair, ours `signed`).
+The simulator (simulations/node.py, simulations/runner.py) uses these classes.
 """
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from qenex_node.core.mempool import AddResult, Mempool, MempoolLimits
 from qenex_node.core.sync import (SYNC_BLOCKS_MAX, CommittedBlock, SyncRequest, SyncResponse,
                                   accept_synced_blocks, serve_sync)
 from simulations.scenario import ByzantineContext, Crash
-from simulations.signing import SimulatedSigner
+from crypto.simulated import SimulatedSigner
 
 if TYPE_CHECKING:
     from simulations.runner import Simulation
@@ -221,7 +221,7 @@ class SimNode:
                 self._send_packet(dst, message, signature, size, data)
 
     def _sign(self, message: object) -> tuple[bytes, bytes]:
-        data, signature = self.signer.sign(message)
+        data, signature = self.signer.signed(message)
         position = sign_position(message)
         if position is not None and self.byzantine is None:
             self.sim.check_equivocation(self.node_id, position, data)

@@ -25,7 +25,7 @@ from simulations.invariants import Checker, InvariantResult
 from simulations.network import PacketNetwork
 from simulations.node import SimNode
 from simulations.scenario import Crash, LinkCut, Partition, Scenario
-from simulations.signing import SimulatedVerifier
+from crypto.simulated import SimulatedVerifier
 from simulations.world import US_PER_MS, World
 
 
