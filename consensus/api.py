@@ -5,7 +5,8 @@
 Inputs are `Tick`, `Receive`, `Propose`, `Restore`, plus two feedback inputs the driver
 gives after carrying out a commit or a catch-up (`Applied`, `Synced`). An engine never
 reads a clock, a socket, a disk or the global RNG: time arrives as ticks, randomness from
-`random.Random(config.seed)`, durable state through `Restore`, and messages already
+named streams `config.rng("election")` split off the config's seed, durable state through
+`Restore`, and messages already
 signature-checked by the driver.
 
 The driver carries out `Effects` in this order, and only then feeds the next input:
@@ -16,7 +17,7 @@ The driver carries out `Effects` in this order, and only then feeds the next inp
                 so an engine counts its own vote exactly like anyone else's and holds its
                 signature for the certificates it builds;
   3. commit   - apply committed blocks to the ledger in height order, answer clients, then
-                feed `Applied(height, state_root)` back;
+                feed `Applied(height, block_hash, state_root)` back;
   4. catch_up - fetch the blocks named by `CatchUp` from peers, check their certificates,
                 apply them, then feed `Synced(height, block_hash, state_root)`.
 
@@ -34,12 +35,15 @@ state root each replica learns from `Applied`. Durable: view, own votes, prepare
 committed positions, stable checkpoint. A replica behind the stable checkpoint emits
 `CatchUp`.
 
-Raft (Ongaro & Ousterhout 2014, thesis). Blocks are log entries; `Propose` on the leader
-appends an entry of the current term. `Tick` drives randomised election timeouts (seeded
+Raft (Ongaro & Ousterhout 2014, thesis). Blocks are log entries and log index = block
+height (a new leader's no-op entry is an empty block); `Propose` on the leader appends an
+entry of the current term. `Tick` drives randomised election timeouts (seeded
 RNG) and heartbeats; pre-vote and check-quorum are internal roles. Term, vote and log
 entries are `persist` ops that the driver writes before sending the reply that depends on
 them (thesis §3.8). An entry commits when a majority stores it and it is of the current
-term; the `Certificate` holds the leader's signed AppendEntries plus the acks counted.
+term. The `Certificate` is, on the leader, the majority's signed acks of that term; on a
+follower, the leader's signed AppendEntries whose commit index covers the block (Raft
+trusts its nodes, so this proves the height committed, not against a lying leader).
 A follower behind the leader's compacted log emits `CatchUp` (the ledger's blocks are the
 snapshot), then `Synced` tells it where its log now starts.
 
