@@ -198,7 +198,11 @@ class Handshake:
         if len(body) != 1 + KEM_PUBLIC_KEY_BYTES + NONCE_BYTES or body[0] != VERSION:
             raise ChannelError("malformed HELLO or unsupported channel version")
         self._absorb(frame)
-        self._secret, ciphertext = kem_encapsulate(body[1:1 + KEM_PUBLIC_KEY_BYTES])
+        try:
+            self._secret, ciphertext = kem_encapsulate(body[1:1 + KEM_PUBLIC_KEY_BYTES])
+        except ValueError:
+            # Right length, not a valid ML-KEM-1024 key (FIPS 203 modulus check): garbage.
+            raise ChannelError("HELLO carries an invalid ML-KEM-1024 public key") from None
         head = ciphertext + os.urandom(NONCE_BYTES)
         self._absorb(head)
         sealed = self._seal_identity(b"hs r")

@@ -132,3 +132,16 @@ def test_tampered_handshake_fails():
         left.receive(bytes(reply))
     with pytest.raises(ChannelError, match="unexpected"):
         Handshake.responder(BOB, KNOWN, CONFIG).receive(bytes(reply))
+
+
+def test_hello_with_an_invalid_kem_key_is_a_channel_error():
+    """A HELLO of the right size whose ML-KEM key fails FIPS 203's modulus check must be
+    refused as a channel error (drop the connection), not escape as a bare ValueError."""
+    from crypto.channel import HELLO, NONCE_BYTES, VERSION, _frame
+    from crypto.schemes import KEM_PUBLIC_KEY_BYTES
+
+    responder = Handshake.responder(BOB, KNOWN, CONFIG)
+    body = bytes([VERSION]) + b"\xff" * KEM_PUBLIC_KEY_BYTES + bytes(NONCE_BYTES)
+    frame = _frame(HELLO, body)
+    with pytest.raises(ChannelError, match="invalid ML-KEM"):
+        responder.receive(frame)
