@@ -71,7 +71,7 @@ class KeyInfo:
 
     @property
     def address(self) -> str:
-        return address_of(self.public_key)
+        return address_of(self.public_key, int(self.scheme))
 
 
 class NodeSigner:

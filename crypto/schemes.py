@@ -169,9 +169,20 @@ def scheme_from_name(name: str | int | Scheme) -> Scheme:
                      f"{', '.join(s.name for s in Scheme)}")
 
 
-def address_of(public_key: bytes) -> str:
-    """A short, stable account address: hex of the first 20 bytes of SHA-256(public key)."""
-    return hashlib.sha256(public_key).digest()[:20].hex()
+ADDRESS_BYTES = 20
+ADDRESS_DOMAIN = b"QENEX/address"
+
+
+def account_address(scheme: int, public_key: bytes) -> bytes:
+    """THE address derivation (ledger accounts, key files, `qenex keys show`): the first 20
+    bytes of SHA-256("QENEX/address" || scheme byte || public key); see transaction.proto."""
+    return hashlib.sha256(ADDRESS_DOMAIN + bytes([scheme & 0xFF]) + public_key).digest()[
+        :ADDRESS_BYTES]
+
+
+def address_of(public_key: bytes, scheme: int = 4) -> str:
+    """`account_address` in hex; the default scheme 4 is ML-DSA-87, the node identity."""
+    return account_address(scheme, public_key).hex()
 
 
 # ------------------------------------------------------------ domain-tagged bytes

@@ -12,13 +12,8 @@ from dataclasses import dataclass
 
 from consensus import canonical
 
-ADDRESS_BYTES = 20
-ADDRESS_DOMAIN = b"QENEX/address"
-
-
-def address_of(scheme: int, public_key: bytes) -> bytes:
-    """First 20 B of SHA-256("QENEX/address" || scheme byte || public key) (see transaction.proto)."""
-    return hashlib.sha256(ADDRESS_DOMAIN + bytes([scheme & 0xFF]) + public_key).digest()[:ADDRESS_BYTES]
+from crypto.schemes import ADDRESS_BYTES, ADDRESS_DOMAIN  # noqa: F401  (re-exported)
+from crypto.schemes import account_address as address_of  # noqa: F401  (one derivation)
 
 
 @canonical.register
