@@ -66,8 +66,9 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from consensus import canonical
 from consensus.types import Block, Certificate, NodeId, ValidatorSet

@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 DEPTH_MAX = 32
 ITEMS_MAX = 1_000_000

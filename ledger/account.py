@@ -7,11 +7,9 @@ ledger encodes every touched account once per block.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from consensus import canonical
-
 from crypto.schemes import ADDRESS_BYTES, ADDRESS_DOMAIN  # noqa: F401  (re-exported)
 from crypto.schemes import account_address as address_of  # noqa: F401  (one derivation)
 

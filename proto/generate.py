@@ -14,8 +14,8 @@ SOURCES = sorted((ROOT / "proto" / "qenex" / "v1").glob("*.proto"))
 
 def generate_into(out_dir: pathlib.Path) -> list[pathlib.Path]:
     """Compile every .proto under proto/qenex/v1 into `out_dir`; return written files."""
-    from grpc_tools import protoc
     import grpc_tools
+    from grpc_tools import protoc
 
     include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
     args = ["protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out_dir}",

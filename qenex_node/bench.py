@@ -159,8 +159,9 @@ def _offer(load: _Load, rate_tx_per_s: int, total_s: float) -> None:
 
 def run_cluster_bench(algorithm: str, nodes: int, duration_s: float, clients: int,
                       rate_tx_per_s: int, block_time_ms: int = 100) -> dict[str, Any]:
-    from qenex_node.node_cli import node_status, start_node_process, wait_ready, _homes, _pid
     import signal
+
+    from qenex_node.node_cli import node_status, start_node_process, wait_ready
 
     with tempfile.TemporaryDirectory(prefix="qenex-bench-") as tmp:
         out = Path(tmp) / "net"

@@ -31,11 +31,11 @@ class ClientKey:
     address: bytes
 
     @classmethod
-    def generate(cls, scheme: Scheme = Scheme.ED25519) -> "ClientKey":
+    def generate(cls, scheme: Scheme = Scheme.ED25519) -> ClientKey:
         return cls.from_seed(scheme, generate_seed())
 
     @classmethod
-    def from_seed(cls, scheme: Scheme, seed: bytes) -> "ClientKey":
+    def from_seed(cls, scheme: Scheme, seed: bytes) -> ClientKey:
         public_key = public_key_from_seed(scheme, seed)
         return cls(scheme, seed, public_key, address_of(int(scheme), public_key))
 

@@ -8,8 +8,15 @@ import sys
 import click
 
 from consensus.api import Send, engine_names
-from simulations.scenario import (ByzantineContext, ByzantineNode, Crash, NetworkConfig,
-                                  Scenario, Workload, load_scenario)
+from simulations.scenario import (
+    ByzantineContext,
+    ByzantineNode,
+    Crash,
+    NetworkConfig,
+    Scenario,
+    Workload,
+    load_scenario,
+)
 
 
 def silent_byzantine(ctx: ByzantineContext, send: Send) -> list[tuple[int, object]]:

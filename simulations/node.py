@@ -17,15 +17,35 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from consensus import canonical
-from consensus.api import (Applied, CatchUp, Commit, EngineConfig, Note, Propose, Receive,
-                           Rejected, RejectReason, Restore, Send, Synced, Tick, create_engine,
-                           sign_position)
+from consensus.api import (
+    Applied,
+    CatchUp,
+    Commit,
+    EngineConfig,
+    Note,
+    Propose,
+    Receive,
+    Rejected,
+    RejectReason,
+    Restore,
+    Send,
+    Synced,
+    Tick,
+    create_engine,
+    sign_position,
+)
 from consensus.types import GENESIS_HASH
-from qenex_node.core.mempool import AddResult, Mempool, MempoolLimits
-from qenex_node.core.sync import (SYNC_BLOCKS_MAX, CommittedBlock, SyncRequest, SyncResponse,
-                                  accept_synced_blocks, serve_sync)
-from simulations.scenario import ByzantineContext, Crash
 from crypto.simulated import SimulatedSigner
+from qenex_node.core.mempool import Mempool, MempoolLimits
+from qenex_node.core.sync import (
+    SYNC_BLOCKS_MAX,
+    CommittedBlock,
+    SyncRequest,
+    SyncResponse,
+    accept_synced_blocks,
+    serve_sync,
+)
+from simulations.scenario import ByzantineContext, Crash
 
 if TYPE_CHECKING:
     from simulations.runner import Simulation
@@ -45,7 +65,7 @@ class ForwardTxs:
 
 
 class SimNode:
-    def __init__(self, sim: "Simulation", node_id: int, config: EngineConfig) -> None:
+    def __init__(self, sim: Simulation, node_id: int, config: EngineConfig) -> None:
         self.sim = sim
         self.node_id = node_id
         self.config = config

@@ -18,6 +18,7 @@ from typing import Any
 from consensus import canonical
 from consensus.api import EngineConfig, Note, Rejected, create_engine
 from consensus.types import Validator, ValidatorSet, max_faulty_bft, max_faulty_cft
+from crypto.simulated import SimulatedVerifier
 from qenex_node.core.app import AppliedBlock
 from qenex_node.core.sync import CommittedBlock
 from simulations.app import DigestApp
@@ -25,7 +26,6 @@ from simulations.invariants import Checker, InvariantResult
 from simulations.network import PacketNetwork
 from simulations.node import SimNode
 from simulations.scenario import Crash, LinkCut, Partition, Scenario
-from crypto.simulated import SimulatedVerifier
 from simulations.world import US_PER_MS, World
 
 

@@ -7,7 +7,8 @@ clock or an unseeded RNG; that is what makes a seed reproduce a trace exactly.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 US_PER_MS = 1_000
 

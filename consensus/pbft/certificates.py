@@ -19,9 +19,16 @@ Each check returns the checked value or None; callers turn None into a `Rejected
 from __future__ import annotations
 
 from consensus.api import EngineConfig
+from consensus.pbft.messages import (
+    Checkpoint,
+    Commit,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    ViewChange,
+    primary_of,
+)
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, Certificate, SignedMessage
-from consensus.pbft.messages import (Checkpoint, Commit, PrePrepare, Prepare,
-                                     PreparedCertificate, ViewChange, primary_of)
 
 COMMIT_CERTIFICATE_KIND = "pbft.commit"
 

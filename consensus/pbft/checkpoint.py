@@ -19,12 +19,26 @@ applies it and feeds `Synced`; the replica then continues from there.
 """
 from __future__ import annotations
 
-from consensus.api import Applied, CatchUp, EffectsBuilder, Note, Persist, RejectReason, Send, Synced
-from consensus.types import NodeId, SignedMessage
+from consensus.api import (
+    Applied,
+    CatchUp,
+    EffectsBuilder,
+    Note,
+    Persist,
+    RejectReason,
+    Send,
+    Synced,
+)
 from consensus.pbft.messages import Checkpoint
 from consensus.pbft.normal_case import mark_committed, try_commit, try_prepared
-from consensus.pbft.state import (KEY_STABLE, Replica, StableCheckpoint, pre_prepare_key,
-                                  prepared_key)
+from consensus.pbft.state import (
+    KEY_STABLE,
+    Replica,
+    StableCheckpoint,
+    pre_prepare_key,
+    prepared_key,
+)
+from consensus.types import NodeId, SignedMessage
 
 
 def on_applied(r: Replica, fx: EffectsBuilder, event: Applied) -> None:

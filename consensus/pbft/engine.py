@@ -18,17 +18,29 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from consensus.api import (Applied, EffectsBuilder, Effects, EngineConfig, EngineStatus, Input,
-                           Propose, Receive, RejectReason, Restore, Synced, Tick)
-from consensus.types import Block, Certificate
+from consensus.api import (
+    Applied,
+    Effects,
+    EffectsBuilder,
+    EngineConfig,
+    EngineStatus,
+    Input,
+    Propose,
+    Receive,
+    RejectReason,
+    Restore,
+    Synced,
+    Tick,
+)
 from consensus.pbft.certificates import check_commit_certificate
 from consensus.pbft.checkpoint import on_applied, on_checkpoint, on_synced, on_tick_catch_up
 from consensus.pbft.inbox import take_pending
-from consensus.pbft.messages import Checkpoint, Commit, NewView, PrePrepare, Prepare, ViewChange
+from consensus.pbft.messages import Checkpoint, Commit, NewView, Prepare, PrePrepare, ViewChange
 from consensus.pbft.normal_case import on_commit, on_pre_prepare, on_prepare, on_propose
 from consensus.pbft.recovery import on_restore
 from consensus.pbft.state import Replica
 from consensus.pbft.view_change import on_new_view, on_tick_view, on_view_change
+from consensus.types import Block, Certificate
 
 _HANDLERS = {
     PrePrepare: on_pre_prepare,

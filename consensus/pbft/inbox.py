@@ -14,8 +14,8 @@ rule 5: a limit on everything, refusal when full).
 from __future__ import annotations
 
 from consensus.api import EffectsBuilder, RejectReason
-from consensus.types import NodeId
 from consensus.pbft.state import Replica
+from consensus.types import NodeId
 
 
 def buffer_future(r: Replica, fx: EffectsBuilder, sender: NodeId, message: object,

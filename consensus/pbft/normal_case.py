@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from consensus import api
 from consensus.api import EffectsBuilder, Persist, Propose, RejectReason, Send
-from consensus.types import Certificate, NodeId, SignedMessage, make_block
 from consensus.pbft.certificates import COMMIT_CERTIFICATE_KIND, block_problem
 from consensus.pbft.inbox import buffer_future
-from consensus.pbft.messages import Commit, PrePrepare, Prepare, PreparedCertificate
+from consensus.pbft.messages import Commit, Prepare, PreparedCertificate, PrePrepare
 from consensus.pbft.state import Replica, Slot, pre_prepare_key, prepared_key
+from consensus.types import Certificate, NodeId, SignedMessage, make_block
 
 
 def on_propose(r: Replica, fx: EffectsBuilder, event: Propose) -> None:

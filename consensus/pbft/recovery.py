@@ -20,12 +20,22 @@ reports its height, and a replica behind its own stable checkpoint asks for the 
 from __future__ import annotations
 
 from consensus.api import EffectsBuilder, Restore, Send
-from consensus.types import EMPTY_ROOT, GENESIS_HASH, SignedMessage
 from consensus.pbft.checkpoint import request_catch_up
-from consensus.pbft.messages import NewView, PrePrepare, PreparedCertificate, ViewChange
-from consensus.pbft.state import (KEY_NEW_VIEW, KEY_STABLE, KEY_VIEW, KEY_VIEW_CHANGE,
-                                  PREFIX_PRE_PREPARE, PREFIX_PREPARED, NewViewPlan, Replica,
-                                  Slot, StableCheckpoint, ViewRecord)
+from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange
+from consensus.pbft.state import (
+    KEY_NEW_VIEW,
+    KEY_STABLE,
+    KEY_VIEW,
+    KEY_VIEW_CHANGE,
+    PREFIX_PRE_PREPARE,
+    PREFIX_PREPARED,
+    NewViewPlan,
+    Replica,
+    Slot,
+    StableCheckpoint,
+    ViewRecord,
+)
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, SignedMessage
 
 
 def on_restore(r: Replica, fx: EffectsBuilder, event: Restore) -> None:

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 
 from consensus import canonical
 from consensus.api import EngineConfig
+from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange, primary_of
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
-from consensus.pbft.messages import NewView, PrePrepare, PreparedCertificate, ViewChange, primary_of
 
 KEY_VIEW = "pbft/view"
 KEY_STABLE = "pbft/stable"

@@ -31,13 +31,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consensus.api import EffectsBuilder, Note, Persist, RejectReason, Send
-from consensus.types import Block, NodeId, SignedMessage, make_block
 from consensus.pbft.certificates import check_checkpoint_proof, check_view_change, signed_ok
 from consensus.pbft.checkpoint import become_stable
 from consensus.pbft.messages import NewView, PrePrepare, ViewChange
 from consensus.pbft.normal_case import accept_pre_prepare
-from consensus.pbft.state import (KEY_NEW_VIEW, KEY_VIEW, KEY_VIEW_CHANGE, NewViewPlan, Replica,
-                                  StableCheckpoint, ViewRecord)
+from consensus.pbft.state import (
+    KEY_NEW_VIEW,
+    KEY_VIEW,
+    KEY_VIEW_CHANGE,
+    NewViewPlan,
+    Replica,
+    StableCheckpoint,
+    ViewRecord,
+)
+from consensus.types import Block, NodeId, SignedMessage, make_block
 
 
 # ------------------------------------------------------------------ timer

@@ -12,8 +12,9 @@ are raised as `BackendRefusal(reason, detail)`; the service maps `reason` to a g
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from typing import Protocol
 
 from consensus.types import BlockHeader, Certificate
 from qenex_node.core.app import TxOutcome

@@ -8,8 +8,9 @@ are safe across threads) or to the ledger under the driver's ledger lock.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -17,8 +18,14 @@ from consensus.api import EngineStatus
 from consensus.types import merkle_proof
 from ledger.account import encode_account
 from ledger.state_tree import PROOF_SCHEME
-from qenex_node.api.backend import (BackendRefusal, NodeEvent, NodeStatusView, StateProofView,
-                                    SubmitResult, TransactionRecord)
+from qenex_node.api.backend import (
+    BackendRefusal,
+    NodeEvent,
+    NodeStatusView,
+    StateProofView,
+    SubmitResult,
+    TransactionRecord,
+)
 from qenex_node.core.app import TxOutcome
 from qenex_node.core.mempool import AddResult
 from qenex_node.core.sync import CommittedBlock
@@ -42,7 +49,7 @@ class _Waiter:
 
 
 class RuntimeBackend:
-    def __init__(self, runtime: "NodeRuntime") -> None:
+    def __init__(self, runtime: NodeRuntime) -> None:
         self.rt = runtime
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._waiter_count = 0

@@ -20,18 +20,30 @@ import collections
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import structlog
 import trio
 
-from consensus.api import (Applied, CatchUp, Commit, Effects, Engine, Note, Persist, Propose,
-                           Receive, Rejected, RejectReason, Send, Synced, Tick)
+from consensus.api import (
+    Applied,
+    CatchUp,
+    Effects,
+    Engine,
+    Note,
+    Persist,
+    Propose,
+    Receive,
+    Rejected,
+    RejectReason,
+    Send,
+    Synced,
+)
 from consensus.types import Block, Certificate
 from qenex_node.core.mempool import Mempool
-from qenex_node.core.sync import (SYNC_BLOCKS_MAX, CommittedBlock, SyncRequest,
-                                  TransactionBatch)
+from qenex_node.core.sync import SYNC_BLOCKS_MAX, CommittedBlock, SyncRequest, TransactionBatch
 from qenex_node.runtime.metrics import NodeMetrics
 
 INPUT_QUEUE_MAX = 4_096  # inputs waiting for the driver; producers block beyond it

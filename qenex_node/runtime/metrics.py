@@ -7,11 +7,17 @@ other two paths, and a thread server would cross into trio for every probe.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import trio
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
-                               Histogram, generate_latest)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 REQUEST_BYTES_MAX = 8 * 1024
 REQUEST_TIMEOUT_S = 5

@@ -14,21 +14,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-import structlog
 import trio
 import yaml
 from google.protobuf.message import DecodeError
 
 from consensus.api import EngineConfig, Restore, Tick, create_engine
-from consensus.types import Validator, ValidatorSet
-from crypto.keystore import (FileKeyStoreConfig, KeyStoreConfig, Pkcs11KeyStoreConfig,
-                             TpmKeyStoreConfig, load_node_key)
+from consensus.types import SignedMessage, Validator, ValidatorSet
+from crypto.keystore import (
+    FileKeyStoreConfig,
+    KeyStoreConfig,
+    Pkcs11KeyStoreConfig,
+    TpmKeyStoreConfig,
+    load_node_key,
+)
 from crypto.selftest import check_schemes
 from crypto.signer import ConsensusSigner, ValidatorVerifier, open_guard
 from ledger.genesis import Genesis
-from consensus.types import SignedMessage
 from proto.qenex.v1 import consensus_pb2, transaction_pb2
-from qenex_node.transport.codec import fill_proto
 from qenex_node.config import NodeConfig
 from qenex_node.core.mempool import Mempool, MempoolLimits
 from qenex_node.runtime.backend import RuntimeBackend
@@ -37,7 +39,7 @@ from qenex_node.runtime.logs import configure_logging, node_logger
 from qenex_node.runtime.metrics import NodeMetrics, serve_http
 from qenex_node.runtime.peers import PeerLink
 from qenex_node.runtime.storage import LedgerStorage
-
+from qenex_node.transport.codec import fill_proto
 
 OBSERVE_INTERVAL_S = 1.0
 
@@ -106,7 +108,7 @@ class NodeRuntime:
         cfg = self.config
         try:
             check_schemes(("ML_DSA_87", "ED25519"))
-        except Exception as exc:  # noqa: BLE001 - any failure here means: refuse to start
+        except Exception as exc:
             raise StartupError(f"signature schemes do not work on this machine: {exc}") from exc
         store_cfg = keystore_config(cfg.keystore, cfg.home)
         self.node_key = load_node_key(store_cfg)

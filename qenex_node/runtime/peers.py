@@ -17,8 +17,7 @@ import trio
 
 from consensus.api import Receive
 from qenex_node.core.mempool import AddResult
-from qenex_node.core.sync import (SyncRequest, SyncResponse, TransactionBatch,
-                                  accept_synced_blocks)
+from qenex_node.core.sync import SyncRequest, SyncResponse, TransactionBatch, accept_synced_blocks
 from qenex_node.runtime.driver import SyncedBlocks
 from qenex_node.transport.channel import PqChannelFactory
 from qenex_node.transport.codec import CodecError, decode_envelope, encode_envelope
@@ -31,7 +30,7 @@ VERIFY_THREADS_MAX = 2  # ML-DSA verify releases the GIL: two cores, two verifie
 
 
 class PeerLink:
-    def __init__(self, runtime: "NodeRuntime") -> None:
+    def __init__(self, runtime: NodeRuntime) -> None:
         self.rt = runtime
         self._verify_limit = trio.CapacityLimiter(VERIFY_THREADS_MAX)
 
@@ -141,7 +140,7 @@ class PeerLink:
 RECONNECT_BACKOFF_MAX_MS = 2_000
 
 
-def build_mesh(rt: "NodeRuntime") -> PeerMesh:
+def build_mesh(rt: NodeRuntime) -> PeerMesh:
     """The TCP mesh over the PQ channel, keyed by the validator set's ML-DSA-87 keys."""
     cfg = rt.config
     peer_keys = {v.node_id: v.public_key for v in rt.validators.validators

@@ -8,7 +8,7 @@ step's messages were sent yet, so nothing that left the node is contradicted.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 from consensus.api import Persist
 from consensus.types import Block, Certificate
@@ -25,7 +25,7 @@ class LedgerStorage:
         self.ledger = ledger
 
     @classmethod
-    def open(cls, path: str, genesis: Genesis, map_size_bytes: int) -> "LedgerStorage":
+    def open(cls, path: str, genesis: Genesis, map_size_bytes: int) -> LedgerStorage:
         store = LmdbStore.open(path, map_size_bytes=map_size_bytes)
         store.init_genesis(genesis)
         if store.height == 0:

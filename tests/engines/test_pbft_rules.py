@@ -8,15 +8,51 @@ import hashlib
 import hmac
 
 from consensus import api
-from consensus.api import (Applied, CatchUp, EngineConfig, Note, Persist, Propose, Receive,
-                           Rejected, RejectReason, Restore, Send, Synced, Tick, create_engine)
+from consensus.api import (
+    Applied,
+    CatchUp,
+    EngineConfig,
+    Note,
+    Persist,
+    Propose,
+    Receive,
+    Rejected,
+    RejectReason,
+    Restore,
+    Send,
+    Synced,
+    Tick,
+    create_engine,
+)
 from consensus.pbft import PbftEngine
-from consensus.pbft.messages import (Checkpoint, Commit, NewView, PrePrepare, Prepare,
-                                     PreparedCertificate, ViewChange)
-from consensus.pbft.state import (KEY_STABLE, KEY_VIEW, KEY_VIEW_CHANGE, StableCheckpoint,
-                                  ViewRecord, pre_prepare_key, prepared_key)
-from consensus.types import (EMPTY_ROOT, GENESIS_HASH, Certificate, SignedMessage, Validator,
-                             ValidatorSet, make_block, signing_bytes)
+from consensus.pbft.messages import (
+    Checkpoint,
+    Commit,
+    NewView,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    ViewChange,
+)
+from consensus.pbft.state import (
+    KEY_STABLE,
+    KEY_VIEW,
+    KEY_VIEW_CHANGE,
+    StableCheckpoint,
+    ViewRecord,
+    pre_prepare_key,
+    prepared_key,
+)
+from consensus.types import (
+    EMPTY_ROOT,
+    GENESIS_HASH,
+    Certificate,
+    SignedMessage,
+    Validator,
+    ValidatorSet,
+    make_block,
+    signing_bytes,
+)
 
 CHAIN = "test-chain"
 NODES = 4

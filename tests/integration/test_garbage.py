@@ -28,7 +28,7 @@ def _blast(address: str, payload: bytes) -> None:
             sock.settimeout(0.5)
             try:
                 sock.recv(1024)
-            except (socket.timeout, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 pass
     except OSError:
         pass  # the node may close on us mid-send: that is the point

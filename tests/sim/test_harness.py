@@ -11,8 +11,15 @@ import pytest
 from consensus.api import engine_names
 from simulations.network import PacketNetwork
 from simulations.runner import run_scenario
-from simulations.scenario import (Crash, LinkCut, NetworkConfig, Partition, Scenario,
-                                  Workload, scenario_from_dict)
+from simulations.scenario import (
+    Crash,
+    LinkCut,
+    NetworkConfig,
+    Partition,
+    Scenario,
+    Workload,
+    scenario_from_dict,
+)
 from simulations.world import World
 
 

@@ -14,11 +14,19 @@ import random
 import pytest
 
 from consensus.api import Send
-from consensus.pbft.messages import Commit, PrePrepare, Prepare, ViewChange
+from consensus.pbft.messages import Commit, Prepare, PrePrepare, ViewChange
 from consensus.types import make_block
 from simulations.runner import run_scenario
-from simulations.scenario import (ByzantineContext, ByzantineNode, Crash, LinkCut, NetworkConfig,
-                                  Partition, Scenario, Workload)
+from simulations.scenario import (
+    ByzantineContext,
+    ByzantineNode,
+    Crash,
+    LinkCut,
+    NetworkConfig,
+    Partition,
+    Scenario,
+    Workload,
+)
 
 SIZES = (4, 7, 10)
 

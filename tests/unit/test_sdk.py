@@ -11,8 +11,16 @@ from crypto.schemes import Scheme
 from ledger import tx as ledger_tx
 from proto.qenex.v1 import node_pb2
 from qenex_node.api.devnode import DevNode
-from qenex_node.sdk import (AccountKey, QenexClient, QenexError, generate_account_key,
-                            load_account_key, verify_account, verify_block, write_account_key)
+from qenex_node.sdk import (
+    AccountKey,
+    QenexClient,
+    QenexError,
+    generate_account_key,
+    load_account_key,
+    verify_account,
+    verify_block,
+    write_account_key,
+)
 from tests.unit.test_grpc_service import CHAIN, ED, address, make_ledger, seed, transfer
 
 

@@ -8,9 +8,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consensus import canonical
-from consensus.types import (GENESIS_HASH, Block, ValidatorSet, Validator, bft_quorum,
-                             cft_quorum, make_block, max_faulty_bft, max_faulty_cft,
-                             merkle_proof, merkle_root, merkle_verify, signing_bytes)
+from consensus.types import (
+    GENESIS_HASH,
+    Block,
+    Validator,
+    ValidatorSet,
+    bft_quorum,
+    cft_quorum,
+    make_block,
+    max_faulty_bft,
+    max_faulty_cft,
+    merkle_proof,
+    merkle_root,
+    merkle_verify,
+    signing_bytes,
+)
 
 
 @pytest.mark.parametrize("nodes, f, quorum", [(4, 1, 3), (7, 2, 5), (10, 3, 7), (16, 5, 11)])
