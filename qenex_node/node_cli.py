@@ -117,10 +117,11 @@ def _metric(text: str, name: str) -> float | None:
 
 
 def start_node_process(home: Path) -> int:
-    log = open(home / "node.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "qenex_node.cli", "node", "start",
-                                "--home", str(home)], stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(home / "node.log", "ab") as log:  # the child keeps its own copy of the fd
+        process = subprocess.Popen([sys.executable, "-m", "qenex_node.cli", "node", "start",
+                                    "--home", str(home)], stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
     (home / "node.pid").write_text(str(process.pid))
     return process.pid
 
