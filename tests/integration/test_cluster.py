@@ -17,7 +17,7 @@ from tests.integration.cluster_util import ClientLoad, Cluster
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NODES = 7
-CLIENTS = 24
+CLIENTS = 64
 
 
 def _wait(predicate, timeout_s: float, what: str, cluster: Cluster) -> None:
@@ -47,20 +47,20 @@ def test_cluster_commits_through_kill9_and_converges(tmp_path, algorithm):
     try:
         assert all(s["ready"] for s in cluster.wait_ready()), cluster.status()
         load.start()
-        _wait(lambda: load.acked_count() >= 100, 60, "first commits", cluster)
+        _wait(lambda: load.acked_count() >= 300, 60, "first commits", cluster)
         leader = cluster.grpc_status(0).leader
         victims = [leader] + [n for n in range(NODES) if n != leader][: f - 1]
         for node in victims:
             load.down.add(node)
             cluster.kill9(node)
         before = load.acked_count()
-        _wait(lambda: load.acked_count() >= before + 200, 90,
+        _wait(lambda: load.acked_count() >= before + 800, 90,
               f"commits with {victims} killed", cluster)
         for node in victims:
             cluster.start(node)
             load.down.discard(node)
         after_restart = load.acked_count()
-        _wait(lambda: load.acked_count() >= after_restart + 200, 90,
+        _wait(lambda: load.acked_count() >= after_restart + 900, 90,
               "commits after restart", cluster)
     finally:
         load.finish()
@@ -85,7 +85,7 @@ def _check_exactly_once(cluster: Cluster, load: ClientLoad) -> None:
             reply = stub.GetTransaction(node_pb2.GetTransactionRequest(tx_id=tx_id), timeout=5)
             assert reply.receipt.success and reply.receipt.height > 0
         total_acked += len(tx_ids)
-    assert total_acked >= 500
+    assert total_acked >= 2_000  # thousands of transfers, each checked exactly once
     balances = 0
     for client in cluster.summary["clients"]:
         reply = stub.GetAccount(node_pb2.GetAccountRequest(
