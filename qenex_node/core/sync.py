@@ -40,9 +40,14 @@ class SyncResponse:
     responder: int
 
 
+def blocks_to_serve(request: SyncRequest) -> int:
+    """How many blocks one answer carries: what was asked, never past SYNC_BLOCKS_MAX."""
+    return max(0, min(request.max_blocks, SYNC_BLOCKS_MAX))
+
+
 def serve_sync(request: SyncRequest, chain: list[CommittedBlock], responder: int) -> SyncResponse:
     """Answer from `chain` (index 0 holds height 1)."""
-    count = max(0, min(request.max_blocks, SYNC_BLOCKS_MAX))
+    count = blocks_to_serve(request)
     start = max(request.from_height, 1) - 1
     return SyncResponse(tuple(chain[start:start + count]), len(chain), responder)
 

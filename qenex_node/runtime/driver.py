@@ -17,7 +17,6 @@ disk); bad input from peers or clients never does.
 from __future__ import annotations
 
 import collections
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -173,13 +172,17 @@ class Driver:
             self.outbox.send(send.to, send.message, signature)
 
     def _publish(self, item: CommittedBlock, result: Any) -> None:
+        self._announce(item, result)
         block = item.block
-        self.mempool.remove_committed([self.tx_id(tx) for tx in block.txs])
-        self.metrics.height.set(block.height)
+        self._local.append(Applied(block.height, block.block_hash, item.state_root))
+
+    def _announce(self, item: CommittedBlock, result: Any) -> None:
+        """A block is durable: clean the mempool, update gauges, wake clients and events."""
+        self.mempool.remove_committed([self.tx_id(tx) for tx in item.block.txs])
+        self.metrics.height.set(item.block.height)
         self.metrics.mempool_txs.set(len(self.mempool))
         for listener in self.listeners:
             listener(item, result)
-        self._local.append(Applied(block.height, block.block_hash, item.state_root))
 
     # ------------------------------------------------------------ proposals
     async def _propose(self, now_ms: int) -> None:
@@ -225,12 +228,9 @@ class Driver:
 
         results = await trio.to_thread.run_sync(write)
         for item, result in zip(fresh, results):
-            item = CommittedBlock(item.block, item.certificate, result.state_root)
-            self.mempool.remove_committed([self.tx_id(tx) for tx in item.block.txs])
-            for listener in self.listeners:
-                listener(item, result)
+            self._announce(CommittedBlock(item.block, item.certificate, result.state_root),
+                           result)
         last = fresh[-1].block
-        self.metrics.height.set(last.height)
         self.log.info("caught_up", height=last.height, blocks=len(fresh))
         self._local.append(Synced(last.height, last.block_hash, results[-1].state_root))
 
@@ -254,7 +254,3 @@ class Driver:
             for listener in self.listeners:
                 listener(None, status)
 
-
-def tx_id_of_envelope(tx: bytes) -> bytes:
-    """Fallback id for bytes that are not a parsable envelope (never admitted anyway)."""
-    return hashlib.sha256(tx).digest()

@@ -17,10 +17,17 @@ import trio
 
 from consensus.api import Receive
 from qenex_node.core.mempool import AddResult
-from qenex_node.core.sync import SyncRequest, SyncResponse, TransactionBatch, accept_synced_blocks
+from qenex_node.core.sync import (
+    SyncRequest,
+    SyncResponse,
+    TransactionBatch,
+    accept_synced_blocks,
+    blocks_to_serve,
+)
 from qenex_node.runtime.driver import SyncedBlocks
 from qenex_node.transport.channel import PqChannelFactory
-from qenex_node.transport.codec import CodecError, decode_envelope, encode_envelope
+from qenex_node.transport.codec import CodecError, decode_envelope
+from qenex_node.transport.envelopes import EnvelopeOutbox
 from qenex_node.transport.mesh import PeerMesh
 
 if TYPE_CHECKING:
@@ -36,6 +43,7 @@ class PeerLink:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.mesh = build_mesh(self.rt)
+        self.outbox = EnvelopeOutbox(self.mesh, self.rt.config.chain_id)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.mesh.run)
             nursery.start_soon(self._receive_loop)
@@ -46,23 +54,14 @@ class PeerLink:
         return mesh.connected_peers() if mesh is not None else frozenset()
 
     # ------------------------------------------------------------ outbound
-    def _encode(self, message: object, signature: bytes) -> bytes:
-        return encode_envelope(self.rt.config.chain_id, self.rt.config.node_id, message,
-                               signature)
-
     def send(self, peer: int, message: object, signature: bytes) -> bool:
-        sent = self.mesh.send(peer, self._encode(message, signature))
+        sent = self.outbox.send(peer, message, signature)
         if not sent:
             self.rt.metrics.rejected.labels("outbound", "PEER_QUEUE_FULL").inc()
         return sent
 
     def broadcast(self, message: object, signature: bytes) -> int:
-        payload = self._encode(message, signature)
-        sent = 0
-        for peer in range(self.rt.config.consensus.nodes):
-            if peer != self.rt.config.node_id:
-                sent += bool(self.mesh.send(peer, payload))
-        return sent
+        return self.outbox.broadcast(message, signature)
 
     # ------------------------------------------------------------ inbound
     async def _receive_loop(self) -> None:
@@ -107,7 +106,7 @@ class PeerLink:
     async def _serve_sync(self, peer: int, request: SyncRequest) -> None:
         storage = self.rt.storage
         chain = await trio.to_thread.run_sync(storage.committed_range, request.from_height,
-                                              max(0, request.max_blocks))
+                                              blocks_to_serve(request))
         response = SyncResponse(tuple(chain), storage.store.height, self.rt.config.node_id)
         signature = await trio.to_thread.run_sync(self.rt.signer.sign, response)
         self.send(peer, response, signature)
