@@ -11,6 +11,7 @@ Grammar (every length and integer is an unsigned LEB128 varint; integers are zig
     bytes -> 'B' len data   str  -> 'S' len utf8       tuple/list -> 'L' count items
     enum  -> 'E' name value (registered IntEnum)
     dataclass -> 'D' name count fields-in-declaration-order (registered frozen dataclass)
+Names are explicit versioned wire names (`register("pbft.prepare.v1")`), never module paths.
 Floats, dicts and sets are refused: they have no single canonical form here.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,16 +36,45 @@ class CanonicalError(ValueError):
     """Bytes that are not a canonical encoding, or a value that has none."""
 
 
-def register(cls: T) -> T:
-    """Class decorator: make a frozen dataclass or IntEnum encodable and decodable."""
-    name = f"{cls.__module__}.{cls.__qualname__}"
-    if name in _TYPES and _TYPES[name] is not cls:
-        raise CanonicalError(f"two classes registered as {name}")
-    if dataclasses.is_dataclass(cls) and not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
-        raise CanonicalError(f"{name} must be a frozen dataclass")
-    _TYPES[name] = cls
-    _NAMES[cls] = name
-    return cls
+WIRE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.v[1-9][0-9]*")
+
+
+def register(wire_name: str) -> Callable[[T], T]:
+    """Class decorator: make a frozen dataclass or IntEnum encodable under `wire_name`.
+
+    The wire name is what enters hashed, signed and stored bytes, so it must never follow
+    a Python module or class name (moving a file would fork the chain and orphan every
+    stored record). It is lower-case, dotted, and ends in a version: "pbft.prepare.v1".
+    A changed field list is a new version.
+    """
+    if not isinstance(wire_name, str) or not WIRE_NAME_PATTERN.fullmatch(wire_name):
+        raise CanonicalError(f"wire name {wire_name!r} is not like 'family.kind.v1'")
+
+    def decorate(cls: T) -> T:
+        if wire_name in _TYPES and _TYPES[wire_name] is not cls:
+            raise CanonicalError(f"two classes registered as {wire_name}")
+        if cls in _NAMES and _NAMES[cls] != wire_name:
+            raise CanonicalError(f"{cls.__qualname__} registered as {_NAMES[cls]} already")
+        if dataclasses.is_dataclass(cls) and not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            raise CanonicalError(f"{wire_name} must be a frozen dataclass")
+        _TYPES[wire_name] = cls
+        _NAMES[cls] = wire_name
+        return cls
+
+    return decorate
+
+
+def wire_name(cls: type) -> str:
+    """The registered wire name of `cls` (CanonicalError if it has none)."""
+    name = _NAMES.get(cls)
+    if name is None:
+        raise CanonicalError(f"{cls.__qualname__} has no wire name (canonical.register)")
+    return name
+
+
+def registered_types() -> dict[str, type]:
+    """wire name -> class, for every type imported so far (codec discovery, golden tests)."""
+    return dict(_TYPES)
 
 
 def _varint(value: int, out: bytearray) -> None:

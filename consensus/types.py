@@ -39,7 +39,7 @@ def cft_quorum(nodes: int) -> int:
     return nodes // 2 + 1
 
 
-@canonical.register
+@canonical.register("qenex.validator.v1")
 @dataclass(frozen=True, slots=True)
 class Validator:
     node_id: NodeId
@@ -47,7 +47,7 @@ class Validator:
     power: int = 1
 
 
-@canonical.register
+@canonical.register("qenex.validator_set.v1")
 @dataclass(frozen=True, slots=True)
 class ValidatorSet:
     validators: tuple[Validator, ...]
@@ -128,7 +128,7 @@ def merkle_verify(leaf: bytes, index: int, size: int, path: tuple[bytes, ...], r
     return not remaining and node == root
 
 
-@canonical.register
+@canonical.register("qenex.block_header.v1")
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
     chain_id: str
@@ -141,7 +141,7 @@ class BlockHeader:
     timestamp_ms: int  # proposer's clock, Unix milliseconds; the ledger's only time source
 
 
-@canonical.register
+@canonical.register("qenex.block.v1")
 @dataclass(frozen=True, slots=True)
 class Block:
     header: BlockHeader
@@ -172,7 +172,7 @@ def make_block(chain_id: str, height: int, parent_hash: bytes, txs: tuple[bytes,
     return Block(header=header, txs=txs)
 
 
-@canonical.register
+@canonical.register("qenex.signed_message.v1")
 @dataclass(frozen=True, slots=True)
 class SignedMessage:
     """A consensus message with its sender's signature over `signing_bytes(chain, message)`.
@@ -185,7 +185,7 @@ class SignedMessage:
     signature: bytes
 
 
-@canonical.register
+@canonical.register("qenex.certificate.v1")
 @dataclass(frozen=True, slots=True)
 class Certificate:
     """Proof that a block is final: a quorum of signed votes naming its hash and height.
@@ -208,7 +208,6 @@ def signing_bytes(chain_id: str, message: object, version: int = PROTOCOL_VERSIO
     The tag holds chain id, message kind and protocol version, so a signature for one chain,
     kind or version never verifies as another.
     """
-    kind = type(message).__qualname__.encode()
-    module = type(message).__module__.encode()
-    tag = canonical.encode((DOMAIN_PREFIX, chain_id, module + b"." + kind, version))
+    kind = canonical.wire_name(type(message)).encode()
+    tag = canonical.encode((DOMAIN_PREFIX, chain_id, kind, version))
     return tag + canonical.encode(message)

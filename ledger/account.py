@@ -14,7 +14,7 @@ from crypto.schemes import ADDRESS_BYTES, ADDRESS_DOMAIN  # noqa: F401  (re-expo
 from crypto.schemes import account_address as address_of  # noqa: F401  (one derivation)
 
 
-@canonical.register
+@canonical.register("qenex.account.v1")
 @dataclass(frozen=True, slots=True)
 class Account:
     address: bytes  # 20 B
@@ -62,7 +62,7 @@ def _str(value: str) -> bytes:
     return b"S" + _varint(len(data)) + data
 
 
-_ACCOUNT_PREFIX = b"D" + _str(f"{Account.__module__}.{Account.__qualname__}") + _varint(5)
+_ACCOUNT_PREFIX = b"D" + _str(canonical.wire_name(Account)) + _varint(5)
 _PAIR_PREFIX = b"L" + _varint(2)
 
 

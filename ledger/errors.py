@@ -16,7 +16,7 @@ import enum
 from consensus import canonical
 
 
-@canonical.register
+@canonical.register("qenex.tx_reason.v1")
 class Reason(enum.IntEnum):
     OK = 0
     # ---- stateless (check_tx and apply)

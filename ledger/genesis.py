@@ -26,7 +26,7 @@ CHAIN_ID_BYTES_MAX = 64
 GENESIS_ACCOUNTS_MAX = 10_000_000
 
 
-@canonical.register
+@canonical.register("qenex.currency.v1")
 @dataclass(frozen=True, slots=True)
 class Currency:
     code: str
@@ -34,7 +34,7 @@ class Currency:
     issuers: tuple[bytes, ...]  # addresses allowed to issue and redeem
 
 
-@canonical.register
+@canonical.register("qenex.genesis.v1")
 @dataclass(frozen=True, slots=True)
 class Genesis:
     chain_id: str

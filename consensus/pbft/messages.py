@@ -30,7 +30,7 @@ def primary_of(view: int, nodes: int) -> NodeId:
     return view % nodes
 
 
-@canonical.register
+@canonical.register("pbft.pre_prepare.v1")
 @dataclass(frozen=True, slots=True)
 class PrePrepare:
     """<PRE-PREPARE, v, n, d> with the block piggybacked (§4.2)."""
@@ -43,7 +43,7 @@ class PrePrepare:
         return ("pbft.pre_prepare", self.view, self.sequence)
 
 
-@canonical.register
+@canonical.register("pbft.prepare.v1")
 @dataclass(frozen=True, slots=True)
 class Prepare:
     """<PREPARE, v, n, d, i> (§4.2)."""
@@ -56,7 +56,7 @@ class Prepare:
         return ("pbft.prepare", self.view, self.sequence)
 
 
-@canonical.register
+@canonical.register("pbft.commit.v1")
 @dataclass(frozen=True, slots=True)
 class Commit:
     """<COMMIT, v, n, D(m), i> (§4.2). Not to be confused with `consensus.api.Commit`."""
@@ -69,7 +69,7 @@ class Commit:
         return ("pbft.commit", self.view, self.sequence)
 
 
-@canonical.register
+@canonical.register("pbft.checkpoint.v1")
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """<CHECKPOINT, n, d, i> (§4.3); d is the state root, plus the block hash at n so a
@@ -83,7 +83,7 @@ class Checkpoint:
         return ("pbft.checkpoint", self.sequence)
 
 
-@canonical.register
+@canonical.register("pbft.prepared_certificate.v1")
 @dataclass(frozen=True, slots=True)
 class PreparedCertificate:
     """P_m: a signed PRE-PREPARE and 2f signed matching PREPAREs from distinct backups
@@ -96,7 +96,7 @@ class PreparedCertificate:
         return self.pre_prepare.message  # type: ignore[return-value]
 
 
-@canonical.register
+@canonical.register("pbft.view_change.v1")
 @dataclass(frozen=True, slots=True)
 class ViewChange:
     """<VIEW-CHANGE, v+1, n, C, P, i> (§4.4)."""
@@ -110,7 +110,7 @@ class ViewChange:
         return ("pbft.view_change", self.new_view)
 
 
-@canonical.register
+@canonical.register("pbft.new_view.v1")
 @dataclass(frozen=True, slots=True)
 class NewView:
     """<NEW-VIEW, v+1, V, O> (§4.4): V the 2f+1 view changes, O the signed

@@ -56,7 +56,7 @@ def prepared_key(sequence: int) -> str:
     return f"{PREFIX_PREPARED}{sequence:016d}"
 
 
-@canonical.register
+@canonical.register("pbft.view_record.v1")
 @dataclass(frozen=True, slots=True)
 class ViewRecord:
     view: int
@@ -64,7 +64,7 @@ class ViewRecord:
     failed_view_changes: int  # consecutive views that did not commit: the timer doubles
 
 
-@canonical.register
+@canonical.register("pbft.stable_checkpoint.v1")
 @dataclass(frozen=True, slots=True)
 class StableCheckpoint:
     sequence: int
@@ -76,7 +76,7 @@ class StableCheckpoint:
 GENESIS_CHECKPOINT = StableCheckpoint(0, GENESIS_HASH, EMPTY_ROOT, ())
 
 
-@canonical.register
+@canonical.register("pbft.new_view_plan.v1")
 @dataclass(frozen=True, slots=True)
 class NewViewPlan:
     """What a new primary decided from 2f + 1 VIEW-CHANGEs, before its pre-prepares are

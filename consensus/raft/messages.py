@@ -22,7 +22,7 @@ from consensus import canonical
 from consensus.types import Block, NodeId
 
 
-@canonical.register
+@canonical.register("raft.request_vote.v1")
 @dataclass(frozen=True, slots=True)
 class RequestVote:
     term: int  # candidate's term; for a pre-vote the term it *would* start (not adopted)
@@ -36,7 +36,7 @@ class RequestVote:
         return None if self.pre_vote else ("raft.request_vote", self.term)
 
 
-@canonical.register
+@canonical.register("raft.request_vote_response.v1")
 @dataclass(frozen=True, slots=True)
 class RequestVoteResponse:
     term: int
@@ -50,7 +50,7 @@ class RequestVoteResponse:
         return None
 
 
-@canonical.register
+@canonical.register("raft.entry.v1")
 @dataclass(frozen=True, slots=True)
 class Entry:
     term: int
@@ -58,7 +58,7 @@ class Entry:
     block: Block | None
 
 
-@canonical.register
+@canonical.register("raft.append_entries.v1")
 @dataclass(frozen=True, slots=True)
 class AppendEntries:
     term: int
@@ -73,7 +73,7 @@ class AppendEntries:
         return None
 
 
-@canonical.register
+@canonical.register("raft.append_entries_response.v1")
 @dataclass(frozen=True, slots=True)
 class AppendEntriesResponse:
     term: int
@@ -89,7 +89,7 @@ class AppendEntriesResponse:
         return None
 
 
-@canonical.register
+@canonical.register("raft.timeout_now.v1")
 @dataclass(frozen=True, slots=True)
 class TimeoutNow:
     term: int
@@ -99,7 +99,7 @@ class TimeoutNow:
         return None
 
 
-@canonical.register
+@canonical.register("raft.install_snapshot.v1")
 @dataclass(frozen=True, slots=True)
 class InstallSnapshot:
     term: int
@@ -113,7 +113,7 @@ class InstallSnapshot:
         return None
 
 
-@canonical.register
+@canonical.register("raft.install_snapshot_response.v1")
 @dataclass(frozen=True, slots=True)
 class InstallSnapshotResponse:
     term: int
@@ -125,7 +125,7 @@ class InstallSnapshotResponse:
 
 
 # ------------------------------------------------------------ durable records (not wire)
-@canonical.register
+@canonical.register("raft.hard_state.v1")
 @dataclass(frozen=True, slots=True)
 class HardState:
     """Figure 2 "persistent state on all servers": currentTerm and votedFor."""
@@ -133,7 +133,7 @@ class HardState:
     voted_for: NodeId | None
 
 
-@canonical.register
+@canonical.register("raft.log_offset.v1")
 @dataclass(frozen=True, slots=True)
 class LogOffset:
     """Where the retained log starts: the last compacted (or snapshot-installed) entry."""

@@ -16,7 +16,7 @@ from consensus.types import GENESIS_HASH, Block, Certificate
 SYNC_BLOCKS_MAX = 64  # per response: bounds the message size and the work per request
 
 
-@canonical.register
+@canonical.register("sync.committed_block.v1")
 @dataclass(frozen=True, slots=True)
 class CommittedBlock:
     block: Block
@@ -24,7 +24,7 @@ class CommittedBlock:
     state_root: bytes  # the server's root after applying it; checked against our own
 
 
-@canonical.register
+@canonical.register("sync.request.v1")
 @dataclass(frozen=True, slots=True)
 class SyncRequest:
     from_height: int
@@ -32,7 +32,7 @@ class SyncRequest:
     requester: int
 
 
-@canonical.register
+@canonical.register("sync.response.v1")
 @dataclass(frozen=True, slots=True)
 class SyncResponse:
     blocks: tuple[CommittedBlock, ...]
@@ -72,7 +72,7 @@ def accept_synced_blocks(engine_cls: type, config: EngineConfig, height: int,
     return accepted
 
 
-@canonical.register
+@canonical.register("tx.batch.v1")
 @dataclass(frozen=True, slots=True)
 class TransactionBatch:
     """Admitted transactions a node forwards to the node it believes will propose them."""

@@ -164,7 +164,7 @@ _imported_families: set[str] = set()
 def _registered_class(module_prefix: str, qualname: str) -> type | None:
     # The canonical registry holds every signable dataclass that has been imported; it is
     # the authority on "which engine messages exist" (engines may not be written yet).
-    found = [cls for cls in list(canonical._TYPES.values())
+    found = [cls for cls in list(canonical.registered_types().values())
              if cls.__qualname__ == qualname and dataclasses.is_dataclass(cls)
              and (cls.__module__ == module_prefix
                   or cls.__module__.startswith(module_prefix + "."))]

@@ -12,7 +12,7 @@ from consensus import canonical
 from consensus.canonical import CanonicalError
 
 
-@canonical.register
+@canonical.register("test.sample.v1")
 @dataclass(frozen=True, slots=True)
 class Sample:
     height: int
@@ -22,7 +22,7 @@ class Sample:
     inner: object = None
 
 
-@canonical.register
+@canonical.register("test.colour.v1")
 class Colour(enum.IntEnum):
     RED = 1
     BLUE = 2
@@ -79,7 +79,7 @@ def test_malformed_bytes_are_refused_with_a_reason(data, why):
 
 def test_wrong_field_count_is_refused():
     good = canonical.encode(Sample(1, b"", "", ()))
-    name = canonical.encode(f"{Sample.__module__}.{Sample.__qualname__}")
+    name = canonical.encode("test.sample.v1")
     bad = b"D" + name + b"\x02" + good[len(name) + 2:]
     with pytest.raises(CanonicalError):
         canonical.decode(bad)
@@ -99,4 +99,4 @@ def test_mutable_dataclass_cannot_be_registered():
         x: int
 
     with pytest.raises(CanonicalError, match="frozen"):
-        canonical.register(Mutable)
+        canonical.register("test.mutable.v1")(Mutable)

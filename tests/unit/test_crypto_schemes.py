@@ -28,7 +28,7 @@ from crypto.signer import ConsensusSigner, ValidatorVerifier
 from crypto.simulated import SimulatedSigner, SimulatedVerifier
 
 
-@canonical.register
+@canonical.register("test.vote.v1")
 @dataclass(frozen=True, slots=True)
 class Vote:
     view: int
