@@ -322,6 +322,28 @@ def engine_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
+def engine_class(name: str) -> type:
+    """The registered engine class: the one place its facts (name, fault model) live."""
+    _load_builtin_engines()
+    factory = _REGISTRY.get(name.lower())
+    if not isinstance(factory, type):
+        raise KeyError(f"unknown consensus algorithm {name!r}; available: "
+                       f"{', '.join(sorted(_REGISTRY)) or 'none'}")
+    return factory
+
+
+def is_byzantine_tolerant(name: str) -> bool:
+    return bool(engine_class(name).byzantine_tolerant)
+
+
+def max_faulty(name: str, nodes: int) -> int:
+    """The most faulty validators engine `name` survives with `nodes` validators:
+    n >= 3f + 1 for byzantine-tolerant engines, a strict majority for crash-fault ones."""
+    from consensus.types import max_faulty_bft, max_faulty_cft
+
+    return max_faulty_bft(nodes) if is_byzantine_tolerant(name) else max_faulty_cft(nodes)
+
+
 def create_engine(name: str, config: EngineConfig) -> Engine:
     _load_builtin_engines()
     factory = _REGISTRY.get(name.lower())

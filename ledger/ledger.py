@@ -1,4 +1,4 @@
-"""The ledger: deterministic apply of blocks to account state (implements core.app.Application).
+"""The ledger: deterministic apply of blocks to account state (implements qenex_node.core.app.Application).
 
 `Ledger.apply(block)` checks every transaction again (a faulty leader may propose
 anything), applies the valid ones in block order on a per-block overlay, then folds the
@@ -23,6 +23,7 @@ from ledger.account import Account, encode_account, make_balances
 from ledger.errors import LedgerError, Reason
 from ledger.genesis import Genesis
 from ledger.money import checked_add, checked_sub
+from ledger.receipts import AppliedBlock, TxCheck, TxOutcome
 from ledger.state_tree import AccountProof, StateTree
 from ledger.tx import (
     KIND_CREATE,
@@ -34,7 +35,6 @@ from ledger.tx import (
     Verifier,
     parse_tx,
 )
-from qenex_node.core.app import AppliedBlock, TxCheck, TxOutcome
 
 VERIFIED_CACHE_MAX = 65_536  # envelopes whose signature this node already checked
 

@@ -49,6 +49,20 @@ def tx_id_of(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
+def envelope_tx_id(tx: bytes) -> bytes:
+    """The transaction id of encoded envelope bytes: SHA-256 of the body when they parse as
+    a SignedTransaction, else SHA-256 of the raw bytes (such bytes are never admitted, and
+    the simulator's opaque transactions get a stable id too). One function for every
+    driver, mempool and invariant checker, so they can never disagree on identity."""
+    try:
+        envelope = pb.SignedTransaction.FromString(tx)
+    except (DecodeError, ValueError):
+        return hashlib.sha256(tx).digest()
+    if not envelope.body:
+        return hashlib.sha256(tx).digest()
+    return tx_id_of(envelope.body)
+
+
 @dataclass(frozen=True, slots=True)
 class Tx:
     """A statelessly valid transaction (signature already checked)."""

@@ -19,13 +19,13 @@ from typing import Any
 
 import yaml
 
-from consensus.types import max_faulty_bft, max_faulty_cft
-
 CONFIG_BYTES_MAX = 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, None: 1}
-BFT_ENGINES = {"pbft", "hotstuff", "tendermint"}
-CFT_ENGINES = {"raft"}
+# What one consensus message may add to a block: a certificate of up to n signed votes
+# (ML-DSA-87: 4,627 B signature + ~300 B vote) and the envelope around it.
+SIGNED_VOTE_BYTES_MAX = 5_000
+ENVELOPE_OVERHEAD_BYTES = 64 * 1024
 
 
 class ConfigError(ValueError):
@@ -149,7 +149,7 @@ _CONSENSUS_KEYS = {"algorithm", "nodes", "fault_tolerance", "block_time", "final
 
 
 def parse_consensus(section: dict[str, Any]) -> ConsensusSettings:
-    from consensus.api import engine_names
+    from consensus.api import engine_names, max_faulty
 
     _check_keys(section, _CONSENSUS_KEYS, "consensus")
     algorithm = str(section.get("algorithm", "pbft")).lower()
@@ -157,7 +157,7 @@ def parse_consensus(section: dict[str, Any]) -> ConsensusSettings:
         raise ConfigError("consensus.algorithm", f"unknown algorithm {algorithm!r}; this build "
                           f"has: {', '.join(engine_names())}")
     nodes = _int(section, "nodes", "consensus", 7, low=1, high=256)
-    limit = max_faulty_cft(nodes) if algorithm in CFT_ENGINES else max_faulty_bft(nodes)
+    limit = max_faulty(algorithm, nodes)
     f = _int(section, "fault_tolerance", "consensus", limit, low=0)
     if f > limit:
         raise ConfigError("consensus.fault_tolerance", f"{algorithm} with {nodes} nodes "
@@ -241,7 +241,7 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
     level = str(logging.get("level", "info")).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError("logging.level", "must be debug, info, warning or error")
-    return NodeConfig(
+    config = NodeConfig(
         path=path, node_id=node_id, chain_id=chain_id, home=home, genesis_path=genesis, validators_path=validators,
         consensus=consensus, listen_host=listen_host, listen_port=listen_port, peers=peers,
         grpc_host=grpc_host, grpc_port=grpc_port, metrics_host=metrics_host,
@@ -254,6 +254,41 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
         grpc_message_bytes_max=_int(api, "grpc_message_bytes_max", "api", 4 << 20, low=1024),
         storage_map_bytes=_int(storage, "map_bytes", "storage", 1 << 30, low=1 << 20),
         log_level=level)
+    check_limits_fit(config)
+    return config
+
+
+def block_message_bytes_max(config: NodeConfig) -> int:
+    """The largest message that carries a full block: the block, a certificate of every
+    validator's vote, and the envelope (a PRE-PREPARE, a proposal, a sync answer's block)."""
+    c = config.consensus
+    return c.batch_bytes_max + c.nodes * SIGNED_VOTE_BYTES_MAX + ENVELOPE_OVERHEAD_BYTES
+
+
+def sync_response_bytes_max(config: NodeConfig) -> int:
+    """Budget of one sync answer: what fits a frame (answers are split by size)."""
+    return config.frame_bytes_max - ENVELOPE_OVERHEAD_BYTES
+
+
+def check_limits_fit(config: NodeConfig) -> None:
+    """Limits that must fit each other, or the node would accept what it cannot pass on."""
+    c = config.consensus
+    needed = block_message_bytes_max(config)
+    if needed > config.frame_bytes_max:
+        raise ConfigError("network.frame_bytes_max", f"{config.frame_bytes_max} B cannot carry "
+                          f"one full block: consensus.batch_bytes_max {c.batch_bytes_max} B + "
+                          f"a certificate of {c.nodes} votes + envelope needs {needed} B")
+    if config.mempool_bytes_max < c.batch_bytes_max:
+        raise ConfigError("mempool.bytes_max", f"{config.mempool_bytes_max} B is smaller than "
+                          f"one batch (consensus.batch_bytes_max {c.batch_bytes_max} B)")
+    if config.mempool_txs_max < c.batch_txs_max:
+        raise ConfigError("mempool.txs_max", f"{config.mempool_txs_max} is smaller than one "
+                          f"batch (consensus.batch_txs_max {c.batch_txs_max})")
+    from ledger.tx import TX_BYTES_MAX
+
+    if config.grpc_message_bytes_max < TX_BYTES_MAX:
+        raise ConfigError("api.grpc_message_bytes_max", f"{config.grpc_message_bytes_max} B "
+                          f"cannot carry one transaction ({TX_BYTES_MAX} B)")
 
 
 def load_config(path: str | Path) -> NodeConfig:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from consensus.types import max_faulty_bft, max_faulty_cft
+from consensus.api import max_faulty
 from crypto.keystore import FileKeyStoreConfig, generate_node_key
 from crypto.schemes import Scheme
 from qenex_node.client_keys import ClientKey
@@ -52,7 +52,7 @@ def _write_secret(path: Path, data: str) -> None:
 
 def _node_config(i: int, nodes: int, chain_id: str, algorithm: str, block_time_ms: int,
                  ports: dict[str, list[int]]) -> dict[str, Any]:
-    fault = max_faulty_cft(nodes) if algorithm == "raft" else max_faulty_bft(nodes)
+    fault = max_faulty(algorithm, nodes)
     return {
         "node": {"id": i, "chain_id": chain_id, "home": ".", "genesis": "../genesis.yaml",
                  "validators": "../validators.yaml"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from consensus.types import EMPTY_ROOT, Block
-from qenex_node.core.app import AppliedBlock, TxCheck, TxOutcome
+from qenex_node.core.app import AppliedBlock, TxCheck, TxOutcome, tx_id
 
 
 class DigestApp:
@@ -28,7 +28,7 @@ class DigestApp:
         return self._root
 
     def check_tx(self, tx: bytes) -> TxCheck:
-        return TxCheck(tx_id=hashlib.sha256(tx).digest(), ok=bool(tx),
+        return TxCheck(tx_id=tx_id(tx), ok=bool(tx),
                        reason="" if tx else "EMPTY")
 
     def apply_block(self, block: Block) -> AppliedBlock:
@@ -37,12 +37,12 @@ class DigestApp:
         outcomes = []
         digest = hashlib.sha256(self._root)
         for index, tx in enumerate(block.txs):
-            tx_id = hashlib.sha256(tx).digest()
-            fresh = tx_id not in self._seen
-            self._seen.add(tx_id)
-            outcomes.append(TxOutcome(tx_id, index, fresh, "" if fresh else "DUPLICATE"))
+            ident = tx_id(tx)
+            fresh = ident not in self._seen
+            self._seen.add(ident)
+            outcomes.append(TxOutcome(ident, index, fresh, "" if fresh else "DUPLICATE"))
             if fresh:
-                digest.update(tx_id)
+                digest.update(ident)
         self._height = block.height
         self._root = digest.digest()
         return AppliedBlock(block.height, block.block_hash, self._root, tuple(outcomes))

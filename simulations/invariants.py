@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consensus.types import GENESIS_HASH
-from qenex_node.core.app import AppliedBlock
+from ledger.receipts import AppliedBlock
+from qenex_node.core.app import tx_id
 from qenex_node.core.sync import CommittedBlock
 
 
@@ -56,13 +57,23 @@ class Checker:
             self.fail("chain_integrity", f"node {node} height {height}: parent or tx root "
                       "does not match its chain")
         self.last_hash[node] = block.block_hash
+        self._check_no_double_commit(node, item)
+
+    def _check_no_double_commit(self, node: int, item: CommittedBlock) -> None:
+        """A transaction id in two committed blocks is ordered twice, whatever its receipt
+        says (the app may refuse the second copy, hiding the bug). Blocks proposed by a
+        byzantine node are exempt: it may re-propose anything, and honest nodes cannot
+        stop it from ordering a committed transaction again."""
         txs = self.committed_tx_height.setdefault(node, {})
-        for outcome in applied.outcomes:
-            if outcome.success:
-                if outcome.tx_id in txs:
-                    self.fail("no_double_commit", f"node {node}: tx {outcome.tx_id.hex()[:12]}"
-                              f" succeeded at heights {txs[outcome.tx_id]} and {height}")
-                txs[outcome.tx_id] = height
+        height = item.block.height
+        honest_proposer = item.block.header.proposer in self.honest
+        for tx in item.block.txs:
+            ident = tx_id(tx)
+            first = txs.get(ident)
+            if first is not None and honest_proposer:
+                self.fail("no_double_commit", f"node {node}: tx {ident.hex()[:12]} ordered "
+                          f"at heights {first} and {height}")
+            txs.setdefault(ident, height)
 
     def on_sign(self, node: int, position: object, digest: bytes) -> None:
         key = (node, position)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from consensus import canonical
-from consensus.api import EngineConfig, Note, Rejected, create_engine
-from consensus.types import Validator, ValidatorSet, max_faulty_bft, max_faulty_cft
+from consensus.api import EngineConfig, Note, Rejected, is_byzantine_tolerant, max_faulty
+from consensus.types import Validator, ValidatorSet
 from crypto.simulated import SimulatedVerifier
-from qenex_node.core.app import AppliedBlock
+from ledger.receipts import AppliedBlock
 from qenex_node.core.sync import CommittedBlock
 from simulations.app import DigestApp
 from simulations.invariants import Checker, InvariantResult
@@ -204,7 +204,7 @@ class Simulation:
         self.checker.fail(name, detail)
 
     def honest_heights(self) -> dict[int, int]:
-        return {n.node_id: len(n.durable.chain) for n in self.nodes
+        return {n.node_id: n.height for n in self.nodes
                 if n.node_id in self.checker.honest}
 
     # ------------------------------------------------------------ run
@@ -213,7 +213,7 @@ class Simulation:
         self._schedule()
         self.world.run_until(self.scenario.duration_ms * US_PER_MS)
         wall = wallclock.perf_counter() - started
-        heights = {n.node_id: len(n.durable.chain) for n in self.nodes}
+        heights = {n.node_id: n.height for n in self.nodes}
         invariants = self.checker.results(self._liveness())
         return SimulationResult(
             scenario=self.scenario, ok=all(r.ok for r in invariants), invariants=invariants,
@@ -232,8 +232,8 @@ class Simulation:
         if sc.duration_ms - heal_ms < sc.liveness_window_ms or sc.workload.tx_per_s <= 0:
             return InvariantResult("liveness", True, "not judged: no window after healing")
         up = [n for n in self.nodes if n.up and n.node_id in self.checker.honest]
-        lagging = {n.node_id: len(n.durable.chain) for n in up
-                   if len(n.durable.chain) <= self.height_at_heal}
+        lagging = {n.node_id: n.height for n in up
+                   if n.height <= self.height_at_heal}
         if lagging:
             return InvariantResult("liveness", False, f"no progress after healing at {heal_ms} "
                                    f"ms past height {self.height_at_heal}: {lagging}")
@@ -241,10 +241,10 @@ class Simulation:
 
     def _liveness_expected(self) -> bool:
         sc = self.scenario
-        probe = create_engine(sc.algorithm, self.nodes[0].config)
-        limit = max_faulty_bft(sc.nodes) if probe.byzantine_tolerant else max_faulty_cft(sc.nodes)
+        byzantine_tolerant = is_byzantine_tolerant(sc.algorithm)
         faulty = len(sc.permanently_down() | frozenset(self.byzantine))
-        return faulty <= limit and (not self.byzantine or probe.byzantine_tolerant)
+        return faulty <= max_faulty(sc.algorithm, sc.nodes) and (
+            not self.byzantine or byzantine_tolerant)
 
 
 def run_scenario(scenario: Scenario) -> SimulationResult:

@@ -23,9 +23,9 @@ from consensus import canonical
 from consensus.types import GENESIS_HASH, Block, Certificate
 from ledger.account import Account, decode_account, encode_account
 from ledger.genesis import Genesis
+from ledger.receipts import AppliedBlock
 from ledger.state_tree import StateTree
 from ledger.storage.codec import StorageCorruption, StorageError, seal, unseal
-from qenex_node.core.app import AppliedBlock
 
 TABLES = (b"meta", b"blocks", b"hashes", b"txs", b"accounts", b"engine", b"guard", b"archive")
 ARCHIVE_ZLIB_LEVEL = 6

@@ -5,38 +5,18 @@ core stays pure and the simulator can run the real ledger or any other determini
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from consensus.types import Block
+from ledger.receipts import AppliedBlock, TxCheck, TxOutcome
+from ledger.tx import envelope_tx_id
+
+__all__ = ["Application", "AppliedBlock", "TxCheck", "TxOutcome", "tx_id"]
 
 
-@dataclass(frozen=True, slots=True)
-class TxCheck:
-    """Stateless admission verdict for one encoded SignedTransaction."""
-    tx_id: bytes  # 32 B; b"" when the bytes could not even be parsed
-    ok: bool
-    reason: str = ""  # stable name, e.g. "BAD_SIGNATURE", "WRONG_CHAIN"
-    detail: str = ""
-    sender: bytes = b""  # 20 B address, for per-sender ordering in the mempool
-    nonce: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class TxOutcome:
-    """Deterministic receipt of one transaction in a block."""
-    tx_id: bytes
-    index: int
-    success: bool
-    reason: str = ""  # "" on success
-
-
-@dataclass(frozen=True, slots=True)
-class AppliedBlock:
-    height: int
-    block_hash: bytes
-    state_root: bytes
-    outcomes: tuple[TxOutcome, ...]
+def tx_id(tx: bytes) -> bytes:
+    """The one transaction id every driver, mempool and checker uses (see envelope_tx_id)."""
+    return envelope_tx_id(tx)
 
 
 class Application(Protocol):

@@ -6,9 +6,15 @@ dropped proposal, crashed leader) it returns to pending, so an admitted transact
 never silently dropped. Committed ids are removed. Limits: `txs_max` and `bytes_max`;
 past them `add` refuses (back-pressure), it never grows.
 
-Within a batch, one sender's transactions are put in nonce order: a client that pipelines
-nonces n, n+1 to a node may see them admitted in either order (gRPC threads race), and the
-ledger only accepts each sender's exact next nonce.
+Nonces. The ledger accepts only each sender's exact next nonce, and a client that
+pipelines nonces n, n+1 may see them admitted in either order (gRPC threads race, or two
+nodes forward them). So a transaction whose nonce leaves a gap is *held back*: it waits,
+outside every batch, until the transactions before it are in the pool, then it is
+released behind them. `committed_nonce` (the sender's nonce in the applied ledger, given
+by the admitting caller) anchors the gap check; callers that know no nonces (opaque
+transactions) pass no sender and nothing is held. At most `held_per_sender_max`
+transactions wait per sender; more are refused (NONCE_GAP), never buffered. Within a
+batch, one sender's transactions are put in nonce order.
 """
 from __future__ import annotations
 
@@ -21,12 +27,30 @@ class MempoolLimits:
     txs_max: int = 50_000
     bytes_max: int = 64 * 1024 * 1024
     proposal_timeout_ms: int = 3_000
+    held_per_sender_max: int = 64  # out-of-order nonces waiting for the gap to fill
 
 
 class AddResult:
     ADDED = "ADDED"
+    HELD = "HELD"  # admitted, waiting for an earlier nonce of the same sender
     DUPLICATE = "DUPLICATE"
     FULL = "MEMPOOL_FULL"
+    NONCE_GAP = "NONCE_GAP"  # too many held transactions for this sender
+
+
+@dataclass(slots=True)
+class _Sender:
+    """What the pool knows of one sender while it has transactions here."""
+    committed_nonce: int  # highest nonce known applied
+    present: set[int]  # nonces pending or proposed
+    held: dict[int, tuple[bytes, bytes]]  # nonce -> (tx_id, tx), waiting for the gap
+
+    def frontier(self) -> int:
+        """The highest nonce that may be batched now: no gap below it."""
+        nonce = self.committed_nonce
+        while nonce + 1 in self.present:
+            nonce += 1
+        return nonce + 1
 
 
 class Mempool:
@@ -35,32 +59,75 @@ class Mempool:
         self._pending: OrderedDict[bytes, bytes] = OrderedDict()  # tx_id -> tx bytes
         self._order: dict[bytes, tuple[bytes, int]] = {}  # tx_id -> (sender, nonce)
         self._proposed: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()  # id -> (tx, ms)
+        self._senders: dict[bytes, _Sender] = {}
+        self._held_ids: set[bytes] = set()
         self._bytes = 0
 
     def __len__(self) -> int:
-        return len(self._pending) + len(self._proposed)
+        return len(self._pending) + len(self._proposed) + len(self._held_ids)
 
     @property
     def pending_count(self) -> int:
         return len(self._pending)
 
     @property
+    def held_count(self) -> int:
+        return len(self._held_ids)
+
+    @property
     def size_bytes(self) -> int:
         return self._bytes
 
     def __contains__(self, tx_id: object) -> bool:
-        return tx_id in self._pending or tx_id in self._proposed
+        return tx_id in self._pending or tx_id in self._proposed or tx_id in self._held_ids
 
-    def add(self, tx_id: bytes, tx: bytes, sender: bytes = b"", nonce: int = 0) -> str:
+    def add(self, tx_id: bytes, tx: bytes, sender: bytes = b"", nonce: int = 0,
+            committed_nonce: int | None = None) -> str:
         if tx_id in self:
             return AddResult.DUPLICATE
         if len(self) >= self.limits.txs_max or self._bytes + len(tx) > self.limits.bytes_max:
             return AddResult.FULL
-        self._pending[tx_id] = tx
-        if sender:
-            self._order[tx_id] = (sender, nonce)
-        self._bytes += len(tx)
+        if not sender:
+            self._admit(tx_id, tx)
+            return AddResult.ADDED
+        state = self._senders.get(sender)
+        if state is None:
+            state = self._senders[sender] = _Sender(committed_nonce or 0, set(), {})
+        elif committed_nonce is not None and committed_nonce > state.committed_nonce:
+            state.committed_nonce = committed_nonce  # committed elsewhere: gaps may be filled
+            self._release(state, sender)
+        if committed_nonce is not None and nonce > state.frontier():
+            return self._hold(state, tx_id, tx, nonce)
+        self._order[tx_id] = (sender, nonce)
+        state.present.add(nonce)
+        self._admit(tx_id, tx)
+        self._release(state, sender)
         return AddResult.ADDED
+
+    def _admit(self, tx_id: bytes, tx: bytes) -> None:
+        self._pending[tx_id] = tx
+        self._bytes += len(tx)
+
+    def _hold(self, state: _Sender, tx_id: bytes, tx: bytes, nonce: int) -> str:
+        if nonce in state.held or len(state.held) >= self.limits.held_per_sender_max:
+            return AddResult.NONCE_GAP
+        state.held[nonce] = (tx_id, tx)
+        self._held_ids.add(tx_id)
+        self._bytes += len(tx)
+        return AddResult.HELD
+
+    def _release(self, state: _Sender, sender: bytes) -> None:
+        """Move held transactions whose gap has filled into pending, in nonce order."""
+        while state.held:
+            nonce = state.frontier()
+            entry = state.held.pop(nonce, None)
+            if entry is None:
+                return
+            tx_id, tx = entry
+            self._held_ids.discard(tx_id)
+            self._order[tx_id] = (sender, nonce)
+            state.present.add(nonce)
+            self._pending[tx_id] = tx
 
     def cut_batch(self, txs_max: int, bytes_max: int, now_ms: int) -> tuple[bytes, ...]:
         """Take up to the limits from the front of pending (FIFO) and mark them proposed."""
@@ -111,4 +178,18 @@ class Mempool:
                 tx = entry[0] if entry else None
             if tx is not None:
                 self._bytes -= len(tx)
-                self._order.pop(tx_id, None)
+                self._forget(tx_id)
+
+    def _forget(self, tx_id: bytes) -> None:
+        order = self._order.pop(tx_id, None)
+        if order is None:
+            return
+        sender, nonce = order
+        state = self._senders.get(sender)
+        if state is None:
+            return
+        state.present.discard(nonce)
+        state.committed_nonce = max(state.committed_nonce, nonce)
+        self._release(state, sender)
+        if not state.present and not state.held:
+            del self._senders[sender]  # bounded: only senders with transactions here

@@ -4,6 +4,16 @@ A node that is behind asks a peer for committed blocks with their certificates. 
 no peer: each block must extend the chain it already has (height and parent hash), carry
 a tx root that matches its transactions, and come with a certificate that the engine's own
 rule (`Engine.check_certificate`) accepts. The first block that fails ends the batch.
+
+How a node learns it is behind without waiting for traffic: every node tells its peers
+its committed height (`SyncStatus`) when a connection opens and every
+`status_interval_ticks`. A node whose own height has not moved for a whole interval
+while peers report more fetches blocks until it is level (CometBFT's blocksync does the
+same with its status requests). Under byzantine faults a single peer's claim is not
+enough: the node believes the (f+1)-th highest reported height, which at least one
+honest node has reached; a liar can only make it ask for blocks that fail the
+certificate check. One request is in flight at a time, retried on another peer after
+`request_timeout_ticks`.
 """
 from __future__ import annotations
 
@@ -11,7 +21,7 @@ from dataclasses import dataclass
 
 from consensus import canonical
 from consensus.api import EngineConfig
-from consensus.types import GENESIS_HASH, Block, Certificate
+from consensus.types import GENESIS_HASH, Block, Certificate, NodeId
 
 SYNC_BLOCKS_MAX = 64  # per response: bounds the message size and the work per request
 
@@ -78,3 +88,128 @@ class TransactionBatch:
     """Admitted transactions a node forwards to the node it believes will propose them."""
     txs: tuple[bytes, ...]
     origin: int
+
+
+@canonical.register("sync.status.v1")
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """A node's committed height, told to peers on connect and at a steady interval."""
+    height: int
+    block_hash: bytes  # GENESIS_HASH at height 0
+    node: int
+
+
+SYNC_RESPONSE_BYTES_MAX = 6 * 1024 * 1024  # default answer budget; drivers pass their own
+
+
+def sync_response(request: SyncRequest, chain: list[CommittedBlock], tip_height: int,
+                  responder: int, bytes_max: int = SYNC_RESPONSE_BYTES_MAX) -> SyncResponse:
+    """The answer to `request` from blocks a driver read from its storage.
+
+    Split by size as well as count: 64 full blocks would not fit one frame, so an answer
+    carries whole blocks while they fit `bytes_max` (always at least one; the node's
+    start-up check makes sure one full block with its certificate fits a frame). The
+    requester asks again from where the answer ended.
+    """
+    blocks: list[CommittedBlock] = []
+    size = 0
+    for item in chain[:blocks_to_serve(request)]:
+        item_bytes = len(canonical.encode(item))
+        if blocks and size + item_bytes > bytes_max:
+            break
+        blocks.append(item)
+        size += item_bytes
+    return SyncResponse(tuple(blocks), tip_height, responder)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLimits:
+    status_interval_ticks: int = 100  # 1 s at 10 ms ticks
+    request_timeout_ticks: int = 200  # an unanswered request is retried on another peer
+
+
+DEFAULT_SYNC_LIMITS = SyncLimits()
+
+
+class CatchUpTracker:
+    """Decides when to fetch blocks and from whom; pure, driven by the replica core.
+
+    `faults` is how many reported heights to distrust: f for byzantine-tolerant engines,
+    0 for crash-fault ones (their peers do not lie).
+    """
+
+    def __init__(self, node_id: NodeId, nodes: int, faults: int,
+                 limits: SyncLimits = DEFAULT_SYNC_LIMITS) -> None:
+        self.node_id = node_id
+        self.peers = tuple(p for p in range(nodes) if p != node_id)
+        self.faults = faults
+        self.limits = limits
+        self.peer_heights: dict[NodeId, int] = {}
+        self.target = 0  # height we were told (or the engine said) to reach
+        self.preferred: tuple[NodeId, ...] = ()
+        self.inflight_ticks = 0  # > 0 while a request is outstanding
+        self._ticks = 0
+        self._height_at_last_status = -1
+        self._rotation = 0
+
+    # ------------------------------------------------------------ inputs
+    def on_status(self, status: SyncStatus, height: int) -> SyncRequest | None:
+        if status.node not in self.peers:
+            return None
+        self.peer_heights[status.node] = max(status.height, 0)
+        trusted = self.trusted_height()
+        if trusted > height and trusted > self.target:
+            self.target = trusted
+        return None  # statuses only set the target; the stall check decides (on_tick)
+
+    def on_engine_request(self, target: int, peers: tuple[NodeId, ...],
+                          height: int) -> SyncRequest | None:
+        """The engine says it is behind (PBFT below a stable checkpoint, Raft snapshot)."""
+        self.target = max(self.target, target)
+        self.preferred = tuple(p for p in peers if p in self.peers) or self.preferred
+        if self.inflight_ticks > 0 or target <= height:
+            return None
+        return self._request(height)
+
+    def on_tick(self, height: int) -> tuple[bool, SyncRequest | None]:
+        """(broadcast our status now?, request to send)."""
+        self._ticks += 1
+        if self.inflight_ticks > 0:
+            self.inflight_ticks -= 1
+            if self.inflight_ticks == 0 and self.target > height:
+                return False, self._request(height)  # unanswered: ask someone else
+        if self._ticks % self.limits.status_interval_ticks:
+            return False, None
+        stalled = height == self._height_at_last_status
+        self._height_at_last_status = height
+        if stalled and self.target > height and self.inflight_ticks == 0:
+            return True, self._request(height)
+        return True, None
+
+    def on_response(self, response: SyncResponse, accepted_to: int) -> SyncRequest | None:
+        """After a response was checked (and its good prefix applied up to `accepted_to`)."""
+        if response.responder in self.peers:
+            self.peer_heights[response.responder] = max(
+                self.peer_heights.get(response.responder, 0), accepted_to)
+        self.inflight_ticks = 0
+        if accepted_to < self.target and accepted_to > self._height_at_last_status:
+            return self._request(accepted_to)  # progress: keep fetching from here
+        return None
+
+    # ------------------------------------------------------------ decisions
+    def trusted_height(self) -> int:
+        heights = sorted(self.peer_heights.values(), reverse=True)
+        return heights[self.faults] if len(heights) > self.faults else 0
+
+    def _request(self, height: int) -> SyncRequest:
+        self.inflight_ticks = self.limits.request_timeout_ticks
+        self._height_at_last_status = height
+        return SyncRequest(height + 1, SYNC_BLOCKS_MAX, self.node_id)
+
+    def pick_peer(self) -> NodeId:
+        """Round-robin over peers known to be ahead (the engine's choice first)."""
+        ahead = [p for p in self.peers if self.peer_heights.get(p, 0) >= self.target]
+        candidates = list(self.preferred) + [p for p in ahead if p not in self.preferred]
+        candidates = candidates or list(self.peers)
+        self._rotation += 1
+        return candidates[self._rotation % len(candidates)]

@@ -1,22 +1,26 @@
 """The runtime's answer to the gRPC service (`NodeBackend`), in trio.
 
 Submissions are admitted here (stateless checks + signature on a worker thread, then the
-bounded mempool); a client that asked to wait parks on a per-transaction event that the
-driver's commit listener sets. Reads go to LMDB on a worker thread (LMDB read transactions
-are safe across threads) or to the ledger under the driver's ledger lock.
+replica core's bounded mempool); a client that asked to wait parks on a per-transaction
+event that the driver's commit listener sets. Reads go to LMDB on a worker thread (LMDB
+read transactions are safe across threads) or to the ledger under the storage lock.
+
+Built from explicit collaborators (storage, replica, metrics, two callables for liveness),
+never from the whole runtime, so nothing here can reach around the driver.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from consensus.api import EngineStatus
 from consensus.types import merkle_proof
 from ledger.account import encode_account
+from ledger.receipts import TxOutcome
 from ledger.state_tree import PROOF_SCHEME
 from qenex_node.api.backend import (
     BackendRefusal,
@@ -26,12 +30,11 @@ from qenex_node.api.backend import (
     SubmitResult,
     TransactionRecord,
 )
-from qenex_node.core.app import TxOutcome
 from qenex_node.core.mempool import AddResult
+from qenex_node.core.replica import Replica
 from qenex_node.core.sync import CommittedBlock
-
-if TYPE_CHECKING:
-    from qenex_node.runtime.node import NodeRuntime
+from qenex_node.runtime.metrics import NodeMetrics
+from qenex_node.runtime.storage import LedgerStorage
 
 WAITERS_MAX = 50_000  # clients parked on wait_for_commit; more is refused, never queued
 SUBSCRIBERS_MAX = 256
@@ -48,9 +51,23 @@ class _Waiter:
     result: SubmitResult | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    node_id: int
+    chain_id: str
+    algorithm: str
+
+
 class RuntimeBackend:
-    def __init__(self, runtime: NodeRuntime) -> None:
-        self.rt = runtime
+    def __init__(self, *, identity: NodeIdentity, storage: LedgerStorage, replica: Replica,
+                 metrics: NodeMetrics, peers_connected: Callable[[], int],
+                 is_ready: Callable[[], bool]) -> None:
+        self.identity = identity
+        self.storage = storage
+        self.replica = replica
+        self.metrics = metrics
+        self.peers_connected = peers_connected
+        self.is_ready = is_ready
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._waiter_count = 0
         self._subscribers: set[trio.MemorySendChannel[NodeEvent]] = set()
@@ -62,8 +79,8 @@ class RuntimeBackend:
             return
         block = item.block
         ok = sum(1 for o in result.outcomes if o.success)
-        self.rt.metrics.committed_txs.labels("success").inc(ok)
-        self.rt.metrics.committed_txs.labels("refused").inc(len(result.outcomes) - ok)
+        self.metrics.committed_txs.labels("success").inc(ok)
+        self.metrics.committed_txs.labels("refused").inc(len(result.outcomes) - ok)
         self._broadcast(NodeEvent("block_committed", height=block.height,
                                   block_hash=block.block_hash, state_root=item.state_root,
                                   tx_count=len(block.txs),
@@ -81,7 +98,7 @@ class RuntimeBackend:
         for waiter in waiters:
             waiter.result = SubmitResult(outcome.tx_id, "COMMITTED", height=height,
                                          outcome=outcome)
-            self.rt.metrics.commit_latency.observe(time.perf_counter() - waiter.submitted_s)
+            self.metrics.commit_latency.observe(time.perf_counter() - waiter.submitted_s)
             waiter.event.set()
         self._waiter_count -= len(waiters)
 
@@ -100,16 +117,21 @@ class RuntimeBackend:
 
     # ------------------------------------------------------------ NodeBackend
     async def submit(self, tx: bytes, wait_for_commit: bool, timeout_ms: int) -> SubmitResult:
-        check = await trio.to_thread.run_sync(self.rt.check_tx, tx)
+        check, committed_nonce = await trio.to_thread.run_sync(self.storage.admission_check, tx)
         if not check.ok:
-            self.rt.metrics.rejected.labels("client", check.reason).inc()
+            self.metrics.rejected.labels("client", check.reason).inc()
             return SubmitResult(check.tx_id, "REJECTED", check.reason, check.detail)
-        added = self.rt.mempool.add(check.tx_id, tx, check.sender, check.nonce)
+        added = self.replica.admit(tx, check, committed_nonce)
         if added == AddResult.FULL:
-            self.rt.metrics.rejected.labels("client", "MEMPOOL_FULL").inc()
+            self.metrics.rejected.labels("client", "MEMPOOL_FULL").inc()
             return SubmitResult(check.tx_id, "REJECTED", "MEMPOOL_FULL",
                                 "the mempool is full; retry with back-off")
-        self.rt.metrics.mempool_txs.set(len(self.rt.mempool))
+        if added == AddResult.NONCE_GAP:
+            self.metrics.rejected.labels("client", "NONCE_GAP").inc()
+            return SubmitResult(check.tx_id, "REJECTED", "NONCE_GAP",
+                                "too many transactions of this sender wait for an earlier "
+                                "nonce; send the missing nonce first")
+        self.metrics.mempool_txs.set(len(self.replica.mempool))
         if added == AddResult.DUPLICATE and not wait_for_commit:
             return SubmitResult(check.tx_id, "DUPLICATE", "DUPLICATE", "already pending")
         if not wait_for_commit:
@@ -140,7 +162,7 @@ class RuntimeBackend:
                             "ms; it stays admitted and may still commit")
 
     async def _committed_result(self, tx_id: bytes) -> SubmitResult | None:
-        record = await trio.to_thread.run_sync(self.rt.storage.store.transaction, tx_id)
+        record = await trio.to_thread.run_sync(self.storage.store.transaction, tx_id)
         if record is None or not record.success:
             return None
         outcome = TxOutcome(tx_id, record.index, record.success, record.reason)
@@ -148,10 +170,10 @@ class RuntimeBackend:
 
     async def get_transaction(self, tx_id: bytes) -> TransactionRecord | None:
         def read() -> TransactionRecord | None:
-            record = self.rt.storage.store.transaction(tx_id)
+            record = self.storage.store.transaction(tx_id)
             if record is None:
                 return None
-            stored = self.rt.storage.store.block(record.height)
+            stored = self.storage.store.block(record.height)
             if stored is None or stored.certificate is None:
                 return None
             txs = stored.block.txs
@@ -166,8 +188,8 @@ class RuntimeBackend:
 
     async def get_account(self, address: bytes, prove: bool) -> tuple[object | None, object | None]:
         def read() -> tuple[object | None, StateProofView | None]:
-            with self.rt.driver.ledger_lock:  # account and proof from one ledger state
-                ledger = self.rt.storage.ledger
+            with self.storage.lock:  # account and proof from one ledger state
+                ledger = self.storage.ledger
                 account = ledger.account(address)
                 if not prove:
                     return account, None
@@ -183,7 +205,7 @@ class RuntimeBackend:
     def _certifying_header(self, height: int, root: bytes) -> tuple[object | None, object | None]:
         """A committed header that names (height, root) as its state: headers carry the
         state their proposer had applied, usually the block just before."""
-        store = self.rt.storage.store
+        store = self.storage.store
         for candidate in range(height + 1, min(height + CERTIFYING_SEARCH_BLOCKS, store.height) + 1):
             stored = store.block(candidate)
             if stored is None:
@@ -195,13 +217,13 @@ class RuntimeBackend:
 
     async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
         def read() -> CommittedBlock | None:
-            store = self.rt.storage.store
+            store = self.storage.store
             if height is None and block_hash is not None:
                 stored = store.block_by_hash(block_hash)
                 target = stored.block.height if stored is not None else None
             else:
                 target = height
-            return self.rt.storage.committed(target) if target else None
+            return self.storage.committed(target) if target else None
 
         return await trio.to_thread.run_sync(read)
 
@@ -209,15 +231,14 @@ class RuntimeBackend:
         return self.status_now()
 
     def status_now(self) -> NodeStatusView:
-        rt = self.rt
-        engine = rt.engine.status()
-        store = rt.storage.store
+        engine = self.replica.engine.status()
+        store = self.storage.store
         return NodeStatusView(
-            node_id=rt.config.node_id, chain_id=rt.config.chain_id,
-            algorithm=rt.config.consensus.algorithm, height=store.height,
+            node_id=self.identity.node_id, chain_id=self.identity.chain_id,
+            algorithm=self.identity.algorithm, height=store.height,
             state_root=store.state_root, block_hash=store.block_hash, view=engine.view,
-            leader=engine.leader, role=engine.role, peers_connected=rt.peers_connected(),
-            mempool_txs=len(rt.mempool), version=VERSION, ready=rt.is_ready())
+            leader=engine.leader, role=engine.role, peers_connected=self.peers_connected(),
+            mempool_txs=len(self.replica.mempool), version=VERSION, ready=self.is_ready())
 
     async def watch(self, from_height: int) -> AsyncIterator[NodeEvent]:
         if len(self._subscribers) >= SUBSCRIBERS_MAX:
@@ -241,7 +262,7 @@ class RuntimeBackend:
             send.close()
 
     def _replay(self, from_height: int) -> list[NodeEvent]:
-        store = self.rt.storage.store
+        store = self.storage.store
         events = []
         for height in range(from_height, min(store.height, from_height + 1_000) + 1):
             stored = store.block(height)

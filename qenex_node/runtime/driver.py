@@ -1,23 +1,23 @@
-"""The runtime driver: one task that steps the engine and carries out its Effects.
+"""The runtime driver: one task that feeds the replica core and carries out its plans.
 
-Order (ARCHITECTURE.md §1), for every input:
-  1. persist  - engine records and the ledger's writes for committed blocks, in ONE synced
-                LMDB write transaction on the storage thread;
-  2. send     - sign each message through the double-sign guard (on a worker thread:
-                ML-DSA signing releases the GIL) and hand it to the mesh; a broadcast's
-                own copy is fed back to the engine as `Receive(self, msg, signature)`;
-  3. publish  - answer waiting clients, publish events, clean the mempool, feed `Applied`;
-  4. catch up - ask a peer for blocks when the engine says it is behind.
-Only then is the next input taken. Inputs made here (own copies, `Applied`, `Synced`)
-run before anything from the input channel, exactly like the simulator's driver.
+What to do and in which order is decided by the pure core (`qenex_node.core.replica` and
+`qenex_node.core.plan`); this module only does the I/O, the same way the simulator's
+driver does it with simulated I/O (a conformance test compares the two):
+  1. write   - engine records and the blocks to commit in ONE synced LMDB write
+               transaction, on a worker thread;
+  2. send    - sign each message through the double-sign guard (on a worker thread:
+               ML-DSA signing releases the GIL) and hand it to the mesh; answer sync
+               requests from storage;
+  3. done    - give the results back to the core, publish committed blocks to clients;
+  4. next    - the core's local inputs (own copies, Applied, Synced) before anything new.
+Certificate checks of sync answers run on a worker thread before their blocks are planned;
+admission of forwarded transactions runs beside the driver (it only touches the mempool).
 
 Anything that breaks this order is a bug and stops the node (fail loudly, restart from
 disk); bad input from peers or clients never does.
 """
 from __future__ import annotations
 
-import collections
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,35 +26,37 @@ from typing import Any, Protocol
 import structlog
 import trio
 
-from consensus.api import (
-    Applied,
-    CatchUp,
-    Effects,
-    Engine,
-    Note,
-    Persist,
-    Propose,
-    Receive,
-    Rejected,
-    RejectReason,
-    Send,
-    Synced,
+from consensus.api import Note, Persist, Rejected, Restore, Tick
+from consensus.types import NodeId
+from ledger.receipts import AppliedBlock, TxCheck
+from qenex_node.core.mempool import AddResult
+from qenex_node.core.plan import Outbound, Plan
+from qenex_node.core.replica import Replica
+from qenex_node.core.sync import (
+    SYNC_RESPONSE_BYTES_MAX,
+    CommittedBlock,
+    SyncRequest,
+    SyncResponse,
+    blocks_to_serve,
+    sync_response,
 )
-from consensus.types import Block, Certificate
-from qenex_node.core.mempool import Mempool
-from qenex_node.core.sync import SYNC_BLOCKS_MAX, CommittedBlock, SyncRequest, TransactionBatch
 from qenex_node.runtime.metrics import NodeMetrics
 
 INPUT_QUEUE_MAX = 4_096  # inputs waiting for the driver; producers block beyond it
-LOCAL_INPUTS_MAX = 100_000  # own copies + feedback within one burst; more is a bug
+ADMISSION_TASKS_MAX = 8  # forwarded batches being checked at once; more are refused
+VERIFY_THREADS_MAX = 2  # ML-DSA verify releases the GIL: two cores, two verifiers
 
 
 class Storage(Protocol):
     def write_step(self, persist: Sequence[Persist],
-                   blocks: Sequence[tuple[Block, Certificate]]) -> list[Any]:
-        """Apply `blocks` to the ledger and write them with the engine records in one
-        synced transaction; return one applied result per block (AppliedBlock-like)."""
-        ...
+                   blocks: Sequence[tuple[Any, Any]]) -> list[AppliedBlock]: ...
+
+    def committed_range(self, from_height: int, count: int) -> list[CommittedBlock]: ...
+
+    def admission_check(self, tx: bytes) -> tuple[TxCheck, int | None]: ...
+
+    @property
+    def height(self) -> int: ...
 
 
 class Signer(Protocol):
@@ -74,167 +76,146 @@ class ProposeNow:
 
 
 @dataclass(frozen=True, slots=True)
-class SyncedBlocks:
-    """Verified blocks from a peer, to be applied and persisted by the driver."""
-    blocks: tuple[CommittedBlock, ...]
+class PeerMessage:
+    """A peer's message whose envelope signature has been verified."""
+    sender: NodeId
+    message: object
+    signature: bytes
 
 
-Listener = Callable[[CommittedBlock, Any], None]
+@dataclass(frozen=True, slots=True)
+class PeerConnected:
+    peer: NodeId
+
+
+Listener = Callable[[CommittedBlock | None, Any], None]
 
 
 class Driver:
-    def __init__(self, *, node_id: int, nodes: int, engine: Engine, storage: Storage,
-                 signer: Signer, outbox: Outbox, mempool: Mempool, metrics: NodeMetrics,
-                 batch_txs_max: int, batch_bytes_max: int, tx_id: Callable[[bytes], bytes],
-                 log: structlog.BoundLogger) -> None:
-        self.node_id = node_id
-        self.nodes = nodes
-        self.engine = engine
+    def __init__(self, *, replica: Replica, storage: Storage, signer: Signer, outbox: Outbox,
+                 metrics: NodeMetrics, log: structlog.BoundLogger,
+                 sync_response_bytes_max: int = SYNC_RESPONSE_BYTES_MAX) -> None:
+        self.replica = replica
+        self.sync_response_bytes_max = sync_response_bytes_max
         self.storage = storage
         self.signer = signer
         self.outbox = outbox
-        self.mempool = mempool
         self.metrics = metrics
-        self.batch_txs_max = batch_txs_max
-        self.batch_bytes_max = batch_bytes_max
-        self.tx_id = tx_id
         self.log = log
         self.send_inputs, self._receive_inputs = trio.open_memory_channel[object](INPUT_QUEUE_MAX)
-        self._local: collections.deque[object] = collections.deque()
         self.listeners: list[Listener] = []
-        self.ledger_lock = threading.Lock()  # queries read the ledger while we apply
+        self._verify_limit = trio.CapacityLimiter(VERIFY_THREADS_MAX)
+        self._admission_tasks = 0
         self._last_view = -1
         self._last_leader: int | None = None
-        self._sync_attempt = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        async for event in self._receive_inputs:
-            await self.process(event)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            async for event in self._receive_inputs:
+                await self.process(event)
 
     async def process(self, event: object) -> None:
-        self._local.append(event)
-        while self._local:
-            if len(self._local) > LOCAL_INPUTS_MAX:
-                raise RuntimeError("engine feedback loop: local inputs exceed the bound")
-            await self._dispatch(self._local.popleft())
+        """One outside input, then every local input it causes."""
+        plan: Plan | None = self._plan_for(event)
+        while plan is not None:
+            await self.carry_out(plan)
+            plan = self.replica.next_plan()
 
-    async def _dispatch(self, event: object) -> None:
+    def _plan_for(self, event: object) -> Plan:
+        replica = self.replica
+        if isinstance(event, Tick):
+            return replica.tick()
         if isinstance(event, ProposeNow):
-            await self._propose(event.now_ms)
-        elif isinstance(event, SyncedBlocks):
-            await self._apply_synced(event.blocks)
-        else:
-            await self.step(event)
+            return replica.propose(event.now_ms)
+        if isinstance(event, PeerMessage):
+            return replica.receive(event.sender, event.message, event.signature)
+        if isinstance(event, PeerConnected):
+            return replica.peer_connected(event.peer)
+        if isinstance(event, Restore):
+            return replica.restore(event)
+        raise TypeError(f"the driver has no input {type(event).__name__}")
 
-    # ------------------------------------------------------------ the four steps
-    async def step(self, event: object) -> Effects:
+    # ------------------------------------------------------------ carrying out a plan
+    async def carry_out(self, plan: Plan) -> None:
         started = time.perf_counter()
-        effects = self.engine.step(event)  # type: ignore[arg-type]
-        applied = await self._persist(effects)
-        signatures: dict[object, bytes] = {}
-        for send in effects.send:
-            await self._sign_and_send(send, signatures)
-        for commit, result in zip(effects.commit, applied):
-            self._publish(CommittedBlock(commit.block, commit.certificate, result.state_root),
-                          result)
-        for request in effects.catch_up:
-            await self._request_sync(request)
-        self._observe(effects.notes)
+        applied = await self._write(plan)  # 1. durable before anything leaves
+        signatures = [await self._sign(out.message) for out in plan.sends]  # 2.
+        for out, signature in zip(plan.sends, signatures):
+            self._transmit(out, signature)
+        for request in plan.serve:
+            await self._serve_sync(request)
+        committed = self.replica.done(plan, applied, signatures)  # 3.
+        for item, result in zip(committed, applied):
+            self._announce(item, result)
+        self._observe(plan.notes)
         self.metrics.step_seconds.observe(time.perf_counter() - started)
-        return effects
+        for response in plan.check_sync:
+            await self._check_sync(response)
+        for peer, tx in plan.admit:
+            self._start_admission(peer, tx)
 
-    async def _persist(self, effects: Effects) -> list[Any]:
-        if not effects.persist and not effects.commit:
+    async def _write(self, plan: Plan) -> list[AppliedBlock]:
+        if not plan.needs_write():
             return []
-        blocks = [(c.block, c.certificate) for c in effects.commit]
+        blocks = [(commit.block, commit.certificate) for commit in plan.blocks]
+        return await trio.to_thread.run_sync(self.storage.write_step, plan.persist, blocks)
 
-        def write() -> list[Any]:
-            with self.ledger_lock:
-                return self.storage.write_step(effects.persist, blocks)
+    async def _sign(self, message: object) -> bytes:
+        return await trio.to_thread.run_sync(self.signer.sign, message)
 
-        return await trio.to_thread.run_sync(write)
-
-    async def _sign_and_send(self, send: Send, signatures: dict[object, bytes]) -> None:
-        # Engines often send one equal message to several peers (Raft appends to followers
-        # that are in step): sign it once per step. ML-DSA takes ~1.4 ms a signature.
-        signature = signatures.get(send.message)
-        if signature is None:
-            signature = await trio.to_thread.run_sync(self.signer.sign, send.message)
-            signatures[send.message] = signature
+    def _transmit(self, out: Outbound, signature: bytes) -> None:
         self.metrics.messages.labels("out").inc()
-        if send.to is None:
-            self.outbox.broadcast(send.message, signature)
-            self._local.append(Receive(self.node_id, send.message, signature))
-        elif send.to == self.node_id:
-            self._local.append(Receive(self.node_id, send.message, signature))
-        else:
-            self.outbox.send(send.to, send.message, signature)
+        if out.to is None:
+            self.outbox.broadcast(out.message, signature)
+        elif out.to != self.replica.node_id and not self.outbox.send(out.to, out.message,
+                                                                     signature):
+            self.metrics.rejected.labels("outbound", "PEER_QUEUE_FULL").inc()
 
-    def _publish(self, item: CommittedBlock, result: Any) -> None:
-        self._announce(item, result)
-        block = item.block
-        self._local.append(Applied(block.height, block.block_hash, item.state_root))
+    async def _serve_sync(self, request: SyncRequest) -> None:
+        chain = await trio.to_thread.run_sync(self.storage.committed_range,
+                                              request.from_height, blocks_to_serve(request))
+        response = sync_response(request, chain, self.storage.height, self.replica.node_id,
+                                 self.sync_response_bytes_max)
+        self._transmit(Outbound(request.requester, response), await self._sign(response))
 
-    def _announce(self, item: CommittedBlock, result: Any) -> None:
-        """A block is durable: clean the mempool, update gauges, wake clients and events."""
-        self.mempool.remove_committed([self.tx_id(tx) for tx in item.block.txs])
+    async def _check_sync(self, response: SyncResponse) -> None:
+        height, tip = self.replica.chain_tip()
+        accepted = await trio.to_thread.run_sync(self.replica.check_sync, response, height,
+                                                 tip, limiter=self._verify_limit)
+        plan: Plan | None = self.replica.on_synced_blocks(response, accepted)
+        while plan is not None:
+            await self.carry_out(plan)
+            plan = self.replica.next_plan()
+        if accepted:
+            self.log.info("caught_up", height=self.replica.height, blocks=len(accepted))
+
+    def _start_admission(self, peer: NodeId, tx: bytes) -> None:
+        if self._admission_tasks >= ADMISSION_TASKS_MAX:
+            # The origin keeps them "proposed" and forwards them again after its timeout.
+            self.metrics.rejected.labels("peer", "ADMISSION_BUSY").inc()
+            return
+        self._admission_tasks += 1
+        self._nursery.start_soon(self._admit_forwarded, peer, tx)
+
+    async def _admit_forwarded(self, peer: NodeId, tx: bytes) -> None:
+        try:
+            check, nonce = await trio.to_thread.run_sync(self.storage.admission_check, tx)
+            result = self.replica.admit(tx, check, nonce)
+            if result not in (AddResult.ADDED, AddResult.HELD, AddResult.DUPLICATE):
+                self.metrics.rejected.labels("peer", f"FORWARDED_{result}").inc()
+        finally:
+            self._admission_tasks -= 1
+
+    # ------------------------------------------------------------ publishing
+    def _announce(self, item: CommittedBlock, result: AppliedBlock) -> None:
+        """A block is durable: update gauges, wake clients and event streams."""
         self.metrics.height.set(item.block.height)
-        self.metrics.mempool_txs.set(len(self.mempool))
+        self.metrics.mempool_txs.set(len(self.replica.mempool))
         for listener in self.listeners:
             listener(item, result)
 
-    # ------------------------------------------------------------ proposals
-    async def _propose(self, now_ms: int) -> None:
-        self.mempool.requeue_stale(now_ms)
-        if not self.mempool.pending_count:
-            return
-        batch = self.mempool.cut_batch(self.batch_txs_max, self.batch_bytes_max, now_ms)
-        effects = await self.step(Propose(batch, now_ms))
-        refused = [n for n in effects.notes if isinstance(n, Rejected)]
-        if not refused:
-            return
-        leader = self.engine.status().leader
-        if refused[0].reason == RejectReason.NOT_LEADER and leader not in (None, self.node_id):
-            # Hand them to the proposer; they stay "proposed" here and come back to
-            # pending if no block with them commits in time (leader crash, view change).
-            await self._send_direct(leader, TransactionBatch(batch, self.node_id))
-            return
-        self.mempool.return_batch([self.tx_id(tx) for tx in batch])
-
-    async def _send_direct(self, peer: int, message: object) -> None:
-        signature = await trio.to_thread.run_sync(self.signer.sign, message)
-        self.outbox.send(peer, message, signature)
-
-    # ------------------------------------------------------------ catch-up
-    async def _request_sync(self, request: CatchUp) -> None:
-        peers = [p for p in request.peers if p != self.node_id] or \
-            [p for p in range(self.nodes) if p != self.node_id]
-        self._sync_attempt += 1
-        peer = peers[self._sync_attempt % len(peers)]
-        height = self.engine.status().committed_height
-        await self._send_direct(peer, SyncRequest(height + 1, SYNC_BLOCKS_MAX, self.node_id))
-
-    async def _apply_synced(self, blocks: tuple[CommittedBlock, ...]) -> None:
-        height = self.engine.status().committed_height
-        fresh = tuple(b for b in blocks if b.block.height > height)
-        if not fresh or fresh[0].block.height != height + 1:
-            return  # already applied meanwhile, or no longer contiguous: ask again later
-        pairs = [(b.block, b.certificate) for b in fresh]
-
-        def write() -> list[Any]:
-            with self.ledger_lock:
-                return self.storage.write_step((), pairs)
-
-        results = await trio.to_thread.run_sync(write)
-        for item, result in zip(fresh, results):
-            self._announce(CommittedBlock(item.block, item.certificate, result.state_root),
-                           result)
-        last = fresh[-1].block
-        self.log.info("caught_up", height=last.height, blocks=len(fresh))
-        self._local.append(Synced(last.height, last.block_hash, results[-1].state_root))
-
-    # ------------------------------------------------------------ notes
     def _observe(self, notes: tuple[Note | Rejected, ...]) -> None:
         for note in notes:
             if isinstance(note, Rejected):
@@ -244,13 +225,12 @@ class Driver:
             elif note.kind in ("view_change", "election"):
                 self.metrics.view_changes.inc()
                 self.log.info(note.kind, detail=note.detail, view=note.view)
-        status = self.engine.status()
+        status = self.replica.engine.status()
         if status.view != self._last_view or status.leader != self._last_leader:
             self._last_view, self._last_leader = status.view, status.leader
             self.metrics.view.set(status.view)
             self.metrics.leader.set(-1 if status.leader is None else status.leader)
-            self.metrics.is_leader.set(1 if status.leader == self.node_id else 0)
+            self.metrics.is_leader.set(1 if status.leader == self.replica.node_id else 0)
             self.log.info("leader", view=status.view, leader=status.leader, role=status.role)
             for listener in self.listeners:
                 listener(None, status)
-

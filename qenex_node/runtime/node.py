@@ -7,7 +7,6 @@ progress finishes first because worker-thread calls are not abandoned on cancel.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import time
@@ -16,7 +15,6 @@ from typing import Any
 
 import trio
 import yaml
-from google.protobuf.message import DecodeError
 
 from consensus.api import EngineConfig, Restore, Tick, create_engine
 from consensus.types import SignedMessage, Validator, ValidatorSet
@@ -30,16 +28,21 @@ from crypto.keystore import (
 from crypto.selftest import check_schemes
 from crypto.signer import ConsensusSigner, ValidatorVerifier, open_guard
 from ledger.genesis import Genesis
-from proto.qenex.v1 import consensus_pb2, transaction_pb2
-from qenex_node.config import NodeConfig
+from proto.qenex.v1 import consensus_pb2
+from qenex_node.config import NodeConfig, sync_response_bytes_max
 from qenex_node.core.mempool import Mempool, MempoolLimits
-from qenex_node.runtime.backend import RuntimeBackend
+from qenex_node.core.replica import Replica
+from qenex_node.core.sync import SyncLimits
+from qenex_node.runtime.backend import NodeIdentity, RuntimeBackend
 from qenex_node.runtime.driver import Driver, ProposeNow
 from qenex_node.runtime.logs import configure_logging, node_logger
 from qenex_node.runtime.metrics import NodeMetrics, serve_http
 from qenex_node.runtime.peers import PeerLink
 from qenex_node.runtime.storage import LedgerStorage
+from qenex_node.transport.channel import PqChannelFactory
 from qenex_node.transport.codec import fill_proto
+from qenex_node.transport.envelopes import EnvelopeOutbox
+from qenex_node.transport.mesh import PeerMesh
 
 OBSERVE_INTERVAL_S = 1.0
 
@@ -97,6 +100,8 @@ def engine_config(cfg: NodeConfig, validators: ValidatorSet, verifier: Validator
 
 
 class NodeRuntime:
+    """Owns the components and starts them in order; each gets only what it needs."""
+
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.metrics = NodeMetrics()
@@ -126,23 +131,20 @@ class NodeRuntime:
                                f"{cfg.chain_id!r}")
         self.storage = LedgerStorage.open(str(cfg.data_dir / "ledger"), genesis,
                                           cfg.storage_map_bytes)
-        self.engine_config = engine_config(cfg, self.validators, self.verifier)
-        self.engine = create_engine(cfg.consensus.algorithm, self.engine_config)
-        self.mempool = Mempool(MempoolLimits(txs_max=cfg.mempool_txs_max,
-                                             bytes_max=cfg.mempool_bytes_max,
-                                             proposal_timeout_ms=max(
-                                                 3 * cfg.consensus.view_timeout_ms, 3_000)))
+        engine_cfg = engine_config(cfg, self.validators, self.verifier)
+        mempool = Mempool(MempoolLimits(txs_max=cfg.mempool_txs_max,
+                                        bytes_max=cfg.mempool_bytes_max,
+                                        proposal_timeout_ms=max(
+                                            3 * cfg.consensus.view_timeout_ms, 3_000)))
+        self.replica = Replica(engine=create_engine(cfg.consensus.algorithm, engine_cfg),
+                               config=engine_cfg, mempool=mempool,
+                               sync_limits=sync_limits(cfg.consensus.tick_ms))
 
     def _restore_input(self) -> Restore:
         store = self.storage.store
         return Restore(records=store.engine_records(), committed_height=store.height,
                        committed_hash=store.block_hash if store.height else b"",
                        state_root=store.state_root)
-
-    def check_tx(self, tx: bytes):  # -> TxCheck; runs on a worker thread
-        # The ledger's verified-envelope cache is shared with apply: take the driver's lock.
-        with self.driver.ledger_lock:
-            return self.storage.ledger.check_tx(tx)
 
     def peers_connected(self) -> int:
         return len(self.peers.connected()) if hasattr(self, "peers") else 0
@@ -151,27 +153,36 @@ class NodeRuntime:
         quorum_peers = self.config.consensus.nodes - self.config.consensus.fault_tolerance - 1
         return self._ready and self.peers_connected() >= quorum_peers
 
+    def _build(self) -> None:
+        """Wire the components from explicit collaborators (no component sees this class)."""
+        cfg = self.config
+        mesh = build_mesh(cfg, self.node_key, self.validators)
+        self.driver = Driver(replica=self.replica, storage=self.storage, signer=self.signer,
+                             outbox=EnvelopeOutbox(mesh, cfg.chain_id), metrics=self.metrics,
+                             log=self.log, sync_response_bytes_max=sync_response_bytes_max(cfg))
+        self.peers = PeerLink(mesh=mesh, chain_id=cfg.chain_id, nodes=cfg.consensus.nodes,
+                              envelope_bytes_max=cfg.frame_bytes_max, verifier=self.verifier,
+                              inputs=self.driver.send_inputs, metrics=self.metrics,
+                              log=self.log)
+        self.backend = RuntimeBackend(
+            identity=NodeIdentity(cfg.node_id, cfg.chain_id, cfg.consensus.algorithm),
+            storage=self.storage, replica=self.replica, metrics=self.metrics,
+            peers_connected=self.peers_connected, is_ready=self.is_ready)
+        self.driver.listeners.append(self.backend.on_driver_event)
+
     # ------------------------------------------------------------ run
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         await trio.to_thread.run_sync(self._open)
-        self.driver = Driver(
-            node_id=cfg.node_id, nodes=cfg.consensus.nodes, engine=self.engine,
-            storage=self.storage, signer=self.signer, outbox=None,  # type: ignore[arg-type]
-            mempool=self.mempool, metrics=self.metrics, batch_txs_max=cfg.consensus.batch_txs_max,
-            batch_bytes_max=cfg.consensus.batch_bytes_max, tx_id=tx_id_of_envelope, log=self.log)
-        self.backend = RuntimeBackend(self)
-        self.driver.listeners.append(self.backend.on_driver_event)
-        self.peers = PeerLink(self)
-        self.driver.outbox = self.peers
+        self._build()
         self.driver.send_inputs.send_nowait(self._restore_input())
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._signals, nursery.cancel_scope)
                 await nursery.start(serve_http, cfg.metrics_host, cfg.metrics_port, self.metrics,
                                     self.is_ready)
-                await nursery.start(self.peers.run)
                 await nursery.start(self.driver.run)
+                await nursery.start(self.peers.run)
                 nursery.start_soon(self._ticker)
                 nursery.start_soon(self._observe)
                 await nursery.start(self._grpc)
@@ -215,11 +226,9 @@ class NodeRuntime:
         """Gauges that nothing else updates: peers, mempool, the mesh's counters."""
         while True:
             self.metrics.peers_connected.set(self.peers_connected())
-            self.metrics.mempool_txs.set(len(self.mempool))
-            mesh = getattr(self.peers, "mesh", None)
-            if mesh is not None:
-                for event, value in sorted(mesh.counters.items()):
-                    self.metrics.transport.labels(event).set(value)
+            self.metrics.mempool_txs.set(len(self.replica.mempool))
+            for event, value in sorted(self.peers.mesh.counters.items()):
+                self.metrics.transport.labels(event).set(value)
             await trio.sleep(OBSERVE_INTERVAL_S)
 
     async def _grpc(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -253,15 +262,24 @@ def _unix_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def tx_id_of_envelope(tx: bytes) -> bytes:
-    """SHA-256 of the SignedTransaction body (the ledger's tx id); of the raw bytes when
-    they do not even parse (such bytes were never admitted, so no mempool entry matches)."""
-    envelope = transaction_pb2.SignedTransaction()
-    try:
-        envelope.ParseFromString(tx)
-    except DecodeError:
-        return hashlib.sha256(tx).digest()
-    return hashlib.sha256(envelope.body).digest()
+STATUS_INTERVAL_MS = 1_000  # peers tell each other their height this often
+SYNC_REQUEST_TIMEOUT_MS = 2_000
+RECONNECT_BACKOFF_MAX_MS = 2_000
+
+
+def sync_limits(tick_ms: int) -> SyncLimits:
+    return SyncLimits(status_interval_ticks=max(STATUS_INTERVAL_MS // tick_ms, 1),
+                      request_timeout_ticks=max(SYNC_REQUEST_TIMEOUT_MS // tick_ms, 1))
+
+
+def build_mesh(cfg: NodeConfig, node_key: Any, validators: ValidatorSet) -> PeerMesh:
+    """The TCP mesh over the PQ channel, keyed by the validator set's ML-DSA-87 keys."""
+    peer_keys = {v.node_id: v.public_key for v in validators.validators
+                 if v.node_id != cfg.node_id}
+    factory = PqChannelFactory(node_key, peer_keys, cfg.chain_id, cfg.frame_bytes_max)
+    return PeerMesh(cfg.node_id, cfg.listen_host, cfg.listen_port,
+                    {p.node_id: (p.host, p.port) for p in cfg.peers}, factory,
+                    factory.wire_frame_bytes_max, cfg.send_queue_max, RECONNECT_BACKOFF_MAX_MS)
 
 
 def run_node(config: NodeConfig) -> None:

@@ -1,6 +1,8 @@
-"""The driver's storage step: ledger apply + one synced LMDB write per engine step.
+"""The driver's storage step: ledger apply + one synced LMDB write per plan.
 
-Runs on a worker thread (LMDB and the state tree are blocking work). When one step commits
+Runs on a worker thread (LMDB and the state tree are blocking work). `lock` serialises
+the ledger between the driver's writes and the readers (admission, queries), which run
+on other worker threads. When one step commits
 several blocks, the engine's records ride with the last block: a crash between two of those
 writes leaves the ledger a block or two ahead of the engine's records, which is the normal
 restart case (the engine learns the ledger's height from `Restore`), and none of this
@@ -8,14 +10,15 @@ step's messages were sent yet, so nothing that left the node is contradicted.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from consensus.api import Persist
 from consensus.types import Block, Certificate
 from ledger.genesis import Genesis
 from ledger.ledger import Ledger
+from ledger.receipts import AppliedBlock, TxCheck
 from ledger.storage.lmdb_store import LmdbStore
-from qenex_node.core.app import AppliedBlock
 from qenex_node.core.sync import CommittedBlock
 
 
@@ -23,6 +26,20 @@ class LedgerStorage:
     def __init__(self, store: LmdbStore, ledger: Ledger) -> None:
         self.store = store
         self.ledger = ledger
+        self.lock = threading.Lock()
+
+    @property
+    def height(self) -> int:
+        return self.store.height
+
+    def admission_check(self, tx: bytes) -> tuple[TxCheck, int | None]:
+        """Stateless checks plus the sender's applied nonce (for the mempool's gap rule).
+
+        The ledger's verified-envelope cache is shared with apply, hence the lock."""
+        with self.lock:
+            check = self.ledger.check_tx(tx)
+            account = self.ledger.account(check.sender) if check.ok else None
+        return check, (account.nonce if account is not None else None)
 
     @classmethod
     def open(cls, path: str, genesis: Genesis, map_size_bytes: int) -> LedgerStorage:
@@ -40,6 +57,11 @@ class LedgerStorage:
 
     def write_step(self, persist: Sequence[Persist],
                    blocks: Sequence[tuple[Block, Certificate]]) -> list[AppliedBlock]:
+        with self.lock:
+            return self._write_step(persist, blocks)
+
+    def _write_step(self, persist: Sequence[Persist],
+                    blocks: Sequence[tuple[Block, Certificate]]) -> list[AppliedBlock]:
         if not blocks:
             if persist:
                 self.store.put_engine_records(persist)

@@ -84,21 +84,24 @@ _FAMILIES = (
 )
 _FAMILY_BY_FIELD = {f.oneof_field: f for f in _FAMILIES}
 
-# Shared types: "module.qualname" -> proto message name.
+# Shared types: canonical wire name -> proto message name (and the module defining it).
 _SHARED = {
-    "consensus.types.Block": "Block",
-    "consensus.types.BlockHeader": "BlockHeader",
-    "consensus.types.Certificate": "Certificate",
-    "consensus.types.SignedMessage": "SignedConsensusMessage",
-    "qenex_node.core.sync.CommittedBlock": "CommittedBlock",
-    "qenex_node.core.sync.SyncRequest": "SyncRequest",
-    "qenex_node.core.sync.SyncResponse": "SyncResponse",
-    "qenex_node.core.sync.TransactionBatch": "TransactionBatch",
+    "qenex.block.v1": "Block",
+    "qenex.block_header.v1": "BlockHeader",
+    "qenex.certificate.v1": "Certificate",
+    "qenex.signed_message.v1": "SignedConsensusMessage",
+    "sync.committed_block.v1": "CommittedBlock",
+    "sync.request.v1": "SyncRequest",
+    "sync.response.v1": "SyncResponse",
+    "sync.status.v1": "SyncStatus",
+    "tx.batch.v1": "TransactionBatch",
 }
+_SHARED_MODULES = ("consensus.types", "qenex_node.core.sync")
 # Shared types that may be a top-level message: ConsensusMessage field, inner oneof field.
 _SHARED_TOP = {
     "SyncRequest": ("sync", "request"),
     "SyncResponse": ("sync", "response"),
+    "SyncStatus": ("sync", "status"),
     "TransactionBatch": ("transactions", None),
 }
 _SHARED_BY_TOP = {v: k for k, v in _SHARED_TOP.items()}
@@ -141,9 +144,16 @@ def _proto_class(name: str) -> type[pb_message.Message]:
     raise KeyError(name)
 
 
+def _wire_name(cls: type) -> str | None:
+    try:
+        return canonical.wire_name(cls)
+    except canonical.CanonicalError:
+        return None
+
+
 def proto_name_of(cls: type) -> str:
     """The proto message name a dataclass maps to, or CodecError(UNMAPPED)."""
-    name = _SHARED.get(_full_name(cls))
+    name = _SHARED.get(_wire_name(cls) or "")
     if name is None:
         family = _family_of(cls)
         if family is None:
@@ -199,9 +209,10 @@ def find_message_class(family: _Family, proto_name: str) -> type | None:
 
 
 def _shared_class(proto_name: str) -> type:
-    full = next(k for k, v in _SHARED.items() if v == proto_name)
-    module, _, qualname = full.rpartition(".")
-    return getattr(importlib.import_module(module), qualname)
+    wire = next(k for k, v in _SHARED.items() if v == proto_name)
+    for module in _SHARED_MODULES:
+        importlib.import_module(module)
+    return canonical.registered_types()[wire]
 
 
 # ------------------------------------------------------------------ field plans

@@ -67,3 +67,56 @@ def test_one_senders_transactions_are_batched_in_nonce_order():
     pool.add(b"a3", b"alice-3", alice, 3)
     assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-1", b"alice-2", b"alice-3",
                                                     b"bob-1")
+
+
+def test_a_nonce_gap_is_held_back_until_it_fills():
+    pool = Mempool()
+    alice = b"A" * 20
+    # Committed nonce 4: nonce 6 leaves a gap (5 is missing), so it waits outside batches.
+    assert pool.add(b"a6", b"alice-6", alice, 6, committed_nonce=4) == AddResult.HELD
+    assert pool.held_count == 1 and b"a6" in pool and len(pool) == 1
+    assert pool.cut_batch(10, 10_000, now_ms=0) == ()
+    assert pool.add(b"a5", b"alice-5", alice, 5, committed_nonce=4) == AddResult.ADDED
+    assert pool.held_count == 0
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-5", b"alice-6")
+
+
+def test_a_gap_across_two_batches_is_released_behind_the_first():
+    pool = Mempool()
+    alice = b"A" * 20
+    pool.add(b"a1", b"alice-1", alice, 1, committed_nonce=0)
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-1",)
+    # 3 arrives before 2; 1 is proposed (present), so only 3 has a gap.
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.add(b"a2", b"alice-2", alice, 2, committed_nonce=0) == AddResult.ADDED
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-2", b"alice-3")
+
+
+def test_commit_of_the_missing_nonce_elsewhere_releases_the_held_one():
+    pool = Mempool()
+    alice = b"A" * 20
+    pool.add(b"a1", b"alice-1", alice, 1, committed_nonce=0)
+    pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0)
+    pool.remove_committed([b"a1"])
+    assert pool.held_count == 1  # 2 is still missing
+    # The sender's nonce 2 committed through another node: the next admission says so.
+    assert pool.add(b"a4", b"alice-4", alice, 4, committed_nonce=2) == AddResult.ADDED
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-3", b"alice-4")
+
+
+def test_held_transactions_are_bounded_per_sender_and_counted_in_limits():
+    pool = Mempool(MempoolLimits(held_per_sender_max=2, txs_max=3))
+    alice = b"A" * 20
+    assert pool.add(b"a3", b"x", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.add(b"a4", b"x", alice, 4, committed_nonce=0) == AddResult.HELD
+    assert pool.add(b"a5", b"x", alice, 5, committed_nonce=0) == AddResult.NONCE_GAP
+    assert pool.add(b"a3", b"x", alice, 3, committed_nonce=0) == AddResult.DUPLICATE
+    assert pool.add(b"b1", b"y", b"B" * 20, 1, committed_nonce=0) == AddResult.ADDED
+    assert pool.add(b"c1", b"z", b"C" * 20, 1, committed_nonce=0) == AddResult.FULL
+    assert pool.size_bytes == 3
+
+
+def test_unknown_committed_nonce_holds_nothing():
+    pool = Mempool()
+    assert pool.add(b"a9", b"alice-9", b"A" * 20, 9) == AddResult.ADDED
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-9",)

@@ -406,12 +406,24 @@ class TendermintEvidence(_message.Message):
     def __init__(self, vote_a: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ..., vote_b: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ...) -> None: ...
 
 class SyncMessage(_message.Message):
-    __slots__ = ("request", "response")
+    __slots__ = ("request", "response", "status")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     request: SyncRequest
     response: SyncResponse
-    def __init__(self, request: _Optional[_Union[SyncRequest, _Mapping]] = ..., response: _Optional[_Union[SyncResponse, _Mapping]] = ...) -> None: ...
+    status: SyncStatus
+    def __init__(self, request: _Optional[_Union[SyncRequest, _Mapping]] = ..., response: _Optional[_Union[SyncResponse, _Mapping]] = ..., status: _Optional[_Union[SyncStatus, _Mapping]] = ...) -> None: ...
+
+class SyncStatus(_message.Message):
+    __slots__ = ("height", "block_hash", "node")
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    height: int
+    block_hash: bytes
+    node: int
+    def __init__(self, height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., node: _Optional[int] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("from_height", "max_blocks", "requester")
