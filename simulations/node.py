@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from consensus import canonical
 from consensus.api import EngineConfig, Persist, Restore, Send, create_engine, sign_position
@@ -27,8 +27,34 @@ from qenex_node.core.replica import Replica, ReplicaInvariantError
 from qenex_node.core.sync import CommittedBlock, SyncRequest, blocks_to_serve, sync_response
 from simulations.scenario import ByzantineContext, Crash
 
-if TYPE_CHECKING:
-    from simulations.runner import Simulation
+
+class SimulationHost(Protocol):
+    """What a node needs from the simulation it lives in (simulations.runner.Simulation)."""
+    scenario: Any
+    world: Any
+    network: Any
+    verifier: Any
+    byzantine: dict[int, Any]
+
+    def make_app(self) -> Any: ...
+
+    def byzantine_rng(self, node: int) -> Any: ...
+
+    def record_commit(self, node: int, item: CommittedBlock, applied: AppliedBlock) -> None: ...
+
+    def record_notes(self, node: int, notes: tuple[Any, ...]) -> None: ...
+
+    def check_equivocation(self, node: int, position: object, data: bytes) -> None: ...
+
+    def account_message(self, src: int, dst: int, size: int, data: bytes) -> None: ...
+
+    def deliver(self, src: int, dst: int, payload: object, signature: bytes) -> None: ...
+
+    def count(self, name: str, amount: int = 1) -> None: ...
+
+    def violation(self, name: str, detail: str) -> None: ...
+
+    def trace(self, item: object) -> None: ...
 
 MEMPOOL_PROPOSAL_TIMEOUT_MS = 3_000
 
@@ -79,9 +105,23 @@ class SimStorage:
         start = max(from_height, 1) - 1
         return self.chain[start:start + count]
 
+    def admission_check(self, tx: bytes) -> tuple[Any, int | None]:
+        """The runtime's storage shape, so the runtime driver can run on this storage."""
+        return self.app.check_tx(tx), None
+
+
+class Recorder(Protocol):
+    """Sees one node's inputs and what its driver did (the conformance test uses it)."""
+
+    def on_input(self, kind: str, *args: object) -> None: ...
+
+    def on_write(self, persist: tuple[Persist, ...], blocks: list[tuple[Any, Any]]) -> None: ...
+
+    def on_send(self, to: int | None, message: object) -> None: ...
+
 
 class SimNode:
-    def __init__(self, sim: Simulation, node_id: int, config: EngineConfig) -> None:
+    def __init__(self, sim: SimulationHost, node_id: int, config: EngineConfig) -> None:
         self.sim = sim
         self.node_id = node_id
         self.config = config
@@ -90,6 +130,7 @@ class SimNode:
         self.storage = SimStorage(sim.make_app, self._on_commit)
         self.up = False
         self.crash_point: str | None = None
+        self.recorder: Recorder | None = None
         self.start()
 
     @property
@@ -131,7 +172,15 @@ class SimNode:
             # checked, which keeps big runs fast without weakening what the engine sees.
             self.sim.count("rejected_bad_signature")
             return
+        if self.recorder is not None:
+            self.recorder.on_input("packet", sender, payload, signature)
         self._run(lambda: self.replica.receive(sender, payload, signature))
+
+    def submit(self, tx: bytes) -> str:
+        """A client's transaction arrives at this node."""
+        if self.recorder is not None:
+            self.recorder.on_input("admit", tx)
+        return self.admit(tx)
 
     def admit(self, tx: bytes) -> str:
         check = self.storage.app.check_tx(tx)
@@ -143,8 +192,12 @@ class SimNode:
         if not self.up:
             return
         now_ms = self.sim.world.now_ms
+        if self.recorder is not None:
+            self.recorder.on_input("tick", now_ms)
         self._run(self.replica.tick)
         if self.up and now_ms % self.sim.scenario.block_time_ms < self.sim.scenario.tick_ms:
+            if self.recorder is not None:
+                self.recorder.on_input("propose", now_ms)
             self._run(lambda: self.replica.propose(now_ms))
 
     # ------------------------------------------------------------ the driver
@@ -161,6 +214,11 @@ class SimNode:
 
     def _carry_out(self, plan: Plan) -> None:
         blocks = [(commit.block, commit.certificate) for commit in plan.blocks]
+        if self.recorder is not None:
+            self.recorder.on_write(plan.persist, blocks)
+            for out in plan.sends:
+                if out.to != self.node_id:
+                    self.recorder.on_send(out.to, out.message)
         applied = self.storage.write_step(plan.persist, blocks)  # 1. durable
         if self.crash_point == "after_persist":
             self.crash()
@@ -180,8 +238,9 @@ class SimNode:
             self._run(lambda: self.replica.on_synced_blocks(response, accepted))  # noqa: B023
             if accepted:
                 self.sim.count("synced_blocks", len(accepted))
-        for _, tx in plan.admit:
-            self.admit(tx)
+        for _, txs in plan.admit:
+            for tx in txs:
+                self.admit(tx)
 
     def _on_commit(self, item: CommittedBlock, applied: AppliedBlock) -> None:
         self.sim.record_commit(self.node_id, item, applied)
@@ -232,4 +291,6 @@ class SimNode:
     def _serve_sync(self, request: SyncRequest) -> None:
         chain = self.storage.committed_range(request.from_height, blocks_to_serve(request))
         response = sync_response(request, chain, self.storage.height, self.node_id)
+        if self.recorder is not None:
+            self.recorder.on_send(request.requester, response)
         self._sign_and_send(Outbound(request.requester, response))

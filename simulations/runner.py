@@ -162,7 +162,7 @@ class Simulation:
     def _submit(self, node: int, tx: bytes) -> None:
         if self.nodes[node].up:
             self.count("submitted_txs")
-            self.nodes[node].admit(tx)
+            self.nodes[node].submit(tx)
 
     def _note_heal(self) -> None:
         self.height_at_heal = max(self.honest_heights().values(), default=0)

@@ -76,3 +76,131 @@ def test_checker_catches_each_forbidden_use(snippet):
 ])
 def test_checker_allows_seeded_rng_and_pure_modules(snippet):
     assert not violations_in(snippet), snippet
+
+
+# ---------------------------------------------------------------- import direction
+# Which first-party packages each layer may import (ARCHITECTURE.md §2: nothing flows
+# backwards; the engine never calls the ledger, the ledger never calls the network).
+FIRST_PARTY = ("consensus", "crypto", "ledger", "proto", "qenex_node", "simulations")
+ALLOWED = {
+    "proto": {"proto"},
+    "consensus": {"consensus"},
+    "crypto": {"crypto", "consensus"},
+    "ledger": {"ledger", "consensus", "crypto", "proto"},
+    "qenex_node.core": {"qenex_node.core", "consensus", "ledger", "crypto"},
+    "qenex_node": {"qenex_node", "consensus", "crypto", "ledger", "proto"},
+    "simulations": {"simulations", "consensus", "crypto", "ledger", "qenex_node.core"},
+}
+
+
+def module_name(path: pathlib.Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def first_party_imports(source: str, module: str) -> set[str]:
+    """Every first-party module `source` imports, anywhere (TYPE_CHECKING blocks too:
+    a type-only cycle is still two modules that cannot be understood apart)."""
+    found: set[str] = set()
+    package = module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(n for n in names if n.split(".")[0] in FIRST_PARTY)
+    return found
+
+
+def layer_of(module: str) -> str:
+    return "qenex_node.core" if module.startswith("qenex_node.core") else module.split(".")[0]
+
+
+ENTRY_POINTS = {"qenex_node.cli": {"simulations"}}  # the `qenex` command fronts everything
+
+
+def allowed(importer: str, imported: str) -> bool:
+    extra = ENTRY_POINTS.get(importer, set())
+    if any(imported == p or imported.startswith(p + ".") for p in extra):
+        return True
+    return any(imported == p or imported.startswith(p + ".") for p in ALLOWED[layer_of(importer)])
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {}
+    for top in FIRST_PARTY:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "_pb2" not in path.name:
+                modules[module_name(path)] = path
+    graph = {}
+    for name, path in modules.items():
+        targets = first_party_imports(path.read_text(), name)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def direction_violations(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} imports {b}" for a, targets in graph.items() for b in targets
+                  if not allowed(a, b))
+
+
+def cycles(graph: dict[str, set[str]], within: str) -> list[list[str]]:
+    """Import cycles among modules under `within` (a package's own __init__ excluded:
+    packages re-export their modules, which is not a cycle between components)."""
+    nodes = {n for n in graph if n.startswith(within + ".") and n.count(".") > within.count(".")}
+    nodes = {n for n in nodes if not any(n == p for p in (within,))}
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in nodes or nxt in (within,):
+                continue
+            if state.get(nxt) == 1:
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(nodes):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_imports_flow_one_way():
+    graph = import_graph()
+    assert "ledger.ledger" in graph and graph["qenex_node.core.replica"], "graph is empty"
+    assert not direction_violations(graph), "\n".join(direction_violations(graph))
+
+
+@pytest.mark.parametrize("package", ["qenex_node", "simulations", "ledger"])
+def test_no_import_cycles_between_modules(package):
+    found = cycles(import_graph(), package)
+    assert not found, "import cycles: " + "; ".join(" -> ".join(c) for c in found)
+
+
+def test_direction_checker_catches_a_backward_import():
+    graph = {"ledger.ledger": {"qenex_node.core.app"}, "consensus.api": {"ledger.tx"},
+             "simulations.node": {"qenex_node.runtime.driver"},
+             "qenex_node.core.replica": {"qenex_node.runtime.node"}}
+    assert len(direction_violations(graph)) == 4
+
+
+def test_cycle_checker_catches_a_type_only_circle():
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from qenex_node.runtime.node import NodeRuntime\n"
+    imported = first_party_imports(source, "qenex_node.runtime.backend")
+    graph = {"qenex_node.runtime.backend": {i for i in imported if i == "qenex_node.runtime.node"},
+             "qenex_node.runtime.node": {"qenex_node.runtime.backend"}}
+    assert cycles(graph, "qenex_node")

@@ -47,7 +47,8 @@ class Plan:
     sends: tuple[Outbound, ...] = ()
     serve: tuple[SyncRequest, ...] = ()  # answer from storage: sync_response(...)
     check_sync: tuple[SyncResponse, ...] = ()  # verify, then Replica.on_synced_blocks
-    admit: tuple[tuple[NodeId, bytes], ...] = ()  # forwarded txs: check, then admit
+    admit: tuple[tuple[NodeId, tuple[bytes, ...]], ...] = ()  # forwarded batches,
+    # checked in order then `Replica.admit`ted one by one
     notes: tuple[Note | Rejected, ...] = ()
 
     def needs_write(self) -> bool:

@@ -145,7 +145,7 @@ class Replica:
             if message.origin != sender:
                 return self._refused(sender, "forwarded batch names another origin")
             txs = message.txs[: self.config.batch_txs_max]
-            return self._plan(Plan(admit=tuple((sender, tx) for tx in txs)))
+            return self._plan(Plan(admit=((sender, tuple(txs)),)))
         if isinstance(message, SyncStatus):
             if message.node != sender:
                 return self._refused(sender, "status names another node")

@@ -87,8 +87,28 @@ class ClientLoad:
     down: set[int] = field(default_factory=set)
     threads: list[threading.Thread] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    running: threading.Event = field(default_factory=threading.Event)
+    inflight: int = 0
+    # client -> its last submission was not acknowledged (timed out or refused): that
+    # transfer may still commit after the client stopped, once (same bytes, same id).
+    unacked_last: dict[int, bool] = field(default_factory=dict)
+
+    def pause(self, timeout_s: float = SUBMIT_TIMEOUT_MS / 1000 + 5) -> None:
+        """Stop sending and wait until no submission is in flight: the cluster is idle."""
+        self.running.clear()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.inflight == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("client submissions still in flight after pause")
+
+    def resume(self) -> None:
+        self.running.set()
 
     def start(self) -> None:
+        self.running.set()
         clients = self.cluster.summary["clients"]
         for index in range(len(clients)):
             thread = threading.Thread(target=self._run, args=(index,), daemon=True)
@@ -103,12 +123,25 @@ class ClientLoad:
         nodes = len(self.cluster.summary["nodes"])
         nonce, attempt = 1, index
         while not self.stop_event.is_set():
+            if not self.running.wait(timeout=0.1):
+                continue
             node = attempt % nodes
             attempt += 1
             if node in self.down:
                 continue
             tx = build_transfer(chain_id, int(key.scheme), key.seed, nonce, to, 1, CURRENCY)
-            if self._submit(node, tx):
+            with self.lock:
+                if not self.running.is_set():
+                    continue
+                self.inflight += 1
+            try:
+                acked = self._submit(node, tx)
+            finally:
+                with self.lock:
+                    self.inflight -= 1
+            with self.lock:
+                self.unacked_last[index] = not acked
+            if acked:
                 with self.lock:
                     body = transaction_pb2.SignedTransaction.FromString(tx).body
                     self.acked.setdefault(index, []).append(hashlib.sha256(body).digest())
@@ -137,5 +170,6 @@ class ClientLoad:
 
     def finish(self) -> None:
         self.stop_event.set()
+        self.running.set()
         for thread in self.threads:
             thread.join(timeout=SUBMIT_TIMEOUT_MS / 1000 + 5)

@@ -67,3 +67,31 @@ def test_raft_allows_a_minority_of_crashes():
     doc = _doc()
     doc["consensus"] = {"algorithm": "RAFT", "nodes": 7, "fault_tolerance": 3}
     assert parse_config(doc, EXAMPLE).consensus.fault_tolerance == 3
+
+
+@pytest.mark.parametrize("section, key, value, named", [
+    # One full block and a certificate must fit a frame, or PRE-PREPAREs never travel.
+    ("network", "frame_bytes_max", 4 * 1024 * 1024, "network.frame_bytes_max"),
+    ("mempool", "bytes_max", 1024 * 1024, "mempool.bytes_max"),
+    ("mempool", "txs_max", 10, "mempool.txs_max"),
+    ("api", "grpc_message_bytes_max", 4096, "api.grpc_message_bytes_max"),
+])
+def test_limits_that_do_not_fit_each_other_are_refused_at_start(section, key, value, named):
+    doc = _doc()
+    doc.setdefault(section, {})[key] = value
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, EXAMPLE)
+    assert named in str(info.value)
+
+
+def test_sync_answers_are_split_to_fit_the_frame():
+    from consensus import canonical
+    from qenex_node.config import sync_response_bytes_max
+    from qenex_node.core.sync import SyncRequest, sync_response
+    from tests.unit.test_replica import committed_chain
+
+    chain = committed_chain()
+    one = len(canonical.encode(chain[0]))
+    answer = sync_response(SyncRequest(1, 64, 0), chain, 5, 1, bytes_max=2 * one + one // 2)
+    assert 1 <= len(answer.blocks) <= 2 and answer.blocks == tuple(chain[:len(answer.blocks)])
+    assert sync_response_bytes_max(load_config(EXAMPLE)) < load_config(EXAMPLE).frame_bytes_max
