@@ -25,7 +25,8 @@ from qenex_node.core.mempool import Mempool, MempoolLimits
 from qenex_node.core.plan import Outbound, Plan
 from qenex_node.core.replica import Replica, ReplicaInvariantError
 from qenex_node.core.sync import CommittedBlock, SyncRequest, blocks_to_serve, sync_response
-from simulations.scenario import ByzantineContext, Crash
+from simulations.byzantine import Delivery, as_delivery
+from simulations.scenario import ByzantineContext, ClockFault, Crash
 
 
 class SimulationHost(Protocol):
@@ -55,6 +56,10 @@ class SimulationHost(Protocol):
     def violation(self, name: str, detail: str) -> None: ...
 
     def trace(self, item: object) -> None: ...
+
+    def restart_later(self, node: SimNode, delay_ms: int) -> None: ...
+
+    torn_rng: Any
 
 MEMPOOL_PROPOSAL_TIMEOUT_MS = 3_000
 
@@ -121,10 +126,14 @@ class Recorder(Protocol):
 
 
 class SimNode:
-    def __init__(self, sim: SimulationHost, node_id: int, config: EngineConfig) -> None:
+    def __init__(self, sim: SimulationHost, node_id: int, config: EngineConfig,
+                 clock: ClockFault | None = None) -> None:
         self.sim = sim
         self.node_id = node_id
         self.config = config
+        self.clock = clock or ClockFault(node_id)
+        self.ticks_per_block = max(sim.scenario.block_time_ms // sim.scenario.tick_ms, 1)
+        self._ticks = 0
         self.byzantine = sim.byzantine.get(node_id)
         self.signer = SimulatedSigner(sim.scenario.seed, node_id, config.chain_id)
         self.storage = SimStorage(sim.make_app, self._on_commit)
@@ -188,14 +197,19 @@ class SimNode:
             self.sim.count("rejected_tx")
         return self.replica.admit(tx, check)
 
+    def clock_ms(self) -> int:
+        """This node's wall clock: virtual time plus its skew (drift shows in its ticks)."""
+        return self.sim.world.now_ms + self.clock.skew_ms
+
     def on_tick(self) -> None:
         if not self.up:
             return
-        now_ms = self.sim.world.now_ms
+        self._ticks += 1
+        now_ms = self.clock_ms()
         if self.recorder is not None:
             self.recorder.on_input("tick", now_ms)
         self._run(self.replica.tick)
-        if self.up and now_ms % self.sim.scenario.block_time_ms < self.sim.scenario.tick_ms:
+        if self.up and self._ticks % self.ticks_per_block == 0:
             if self.recorder is not None:
                 self.recorder.on_input("propose", now_ms)
             self._run(lambda: self.replica.propose(now_ms))
@@ -213,6 +227,8 @@ class SimNode:
             self.crash()
 
     def _carry_out(self, plan: Plan) -> None:
+        if plan.needs_write() and self._write_is_lost():
+            return
         blocks = [(commit.block, commit.certificate) for commit in plan.blocks]
         if self.recorder is not None:
             self.recorder.on_write(plan.persist, blocks)
@@ -242,6 +258,20 @@ class SimNode:
             for tx in txs:
                 self.admit(tx)
 
+    def _write_is_lost(self) -> bool:
+        """A crash in the middle of a write: storage is atomic (LMDB, checksummed), so the
+        whole write is lost and nothing of this plan leaves the node."""
+        if self.crash_point == "mid_write":
+            self.crash()
+            return True
+        chance = self.sim.scenario.torn_write_probability
+        if chance and self.sim.torn_rng.random() < chance:
+            self.sim.count("torn_writes")
+            self.crash()
+            self.sim.restart_later(self, self.sim.scenario.torn_write_restart_ms)
+            return True
+        return False
+
     def _on_commit(self, item: CommittedBlock, applied: AppliedBlock) -> None:
         self.sim.record_commit(self.node_id, item, applied)
 
@@ -249,29 +279,37 @@ class SimNode:
         """Sign `out` and put it on the network; the signature of the engine's own
         message is returned for the core's loopback copy."""
         own_data, own_signature = self._sign(out.message)
-        for dst, message, signature, data in self._deliveries(out, own_data, own_signature):
-            if dst != self.node_id:
-                size = len(data) + self.sim.scenario.network.signature_bytes
-                self._send_packet(dst, message, signature, size, data)
-        return own_signature
-
-    def _deliveries(self, out: Outbound, own_data: bytes, own_signature: bytes
-                    ) -> list[tuple[int, object, bytes, bytes]]:
+        size_extra = self.sim.scenario.network.signature_bytes
         if self.byzantine is None:
             targets = [out.to] if out.to is not None else range(self.sim.scenario.nodes)
-            return [(dst, out.message, own_signature, own_data) for dst in targets]
+            for dst in targets:
+                if dst != self.node_id:
+                    self._send_packet(dst, out.message, own_signature,
+                                      len(own_data) + size_extra, own_data)
+            return own_signature
+        for item, signature, data in self._byzantine_deliveries(out, own_data, own_signature):
+            if item.dst != self.node_id:
+                self._send_packet(item.dst, item.message, signature, len(data) + size_extra,
+                                  data, item.delay_ms)
+        return own_signature
+
+    def _byzantine_deliveries(self, out: Outbound, own_data: bytes, own_signature: bytes
+                              ) -> list[tuple[Delivery, bytes, bytes]]:
         ctx = ByzantineContext(self.node_id, self.sim.scenario.nodes, self.config.chain_id,
                                self.sim.world.now_ms, self.sim.byzantine_rng(self.node_id))
         signed: dict[int, tuple[bytes, bytes]] = {id(out.message): (own_data, own_signature)}
         deliveries = []
-        for pair in self.byzantine(ctx, Send(out.to, out.message)):
-            dst, message = pair[0], pair[1]
-            if id(message) not in signed:
-                signed[id(message)] = self._sign(message)
-            data, signature = signed[id(message)]
-            if len(pair) > 2:
-                signature = pair[2]  # a byzantine behaviour forging a bad signature
-            deliveries.append((dst, message, signature, data))
+        for raw in self.byzantine(ctx, Send(out.to, out.message)):
+            item = as_delivery(raw)
+            if id(item.message) not in signed:
+                signed[id(item.message)] = self._sign(item.message)
+            data, signature = signed[id(item.message)]
+            if item.signature is not None:
+                signature = item.signature  # a byzantine behaviour forging a bad signature
+                self.sim.count("byzantine_forged_signatures")
+            if item.message is not out.message:
+                self.sim.count("byzantine_altered_messages")
+            deliveries.append((item, signature, data))
         return deliveries
 
     def _sign(self, message: object) -> tuple[bytes, bytes]:
@@ -282,11 +320,11 @@ class SimNode:
         return data, signature
 
     def _send_packet(self, dst: int, payload: object, signature: bytes, size: int,
-                     data: bytes) -> None:
+                     data: bytes, hold_ms: int = 0) -> None:
         self.sim.account_message(self.node_id, dst, size, data)
         for delay_us in self.sim.network.deliveries_us(self.node_id, dst):
-            self.sim.world.after(delay_us, self.sim.deliver, self.node_id, dst, payload,
-                                 signature)
+            self.sim.world.after(delay_us + hold_ms * 1_000, self.sim.deliver, self.node_id,
+                                 dst, payload, signature)
 
     def _serve_sync(self, request: SyncRequest) -> None:
         chain = self.storage.committed_range(request.from_height, blocks_to_serve(request))

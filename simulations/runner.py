@@ -20,13 +20,18 @@ from consensus.api import EngineConfig, Note, Rejected, is_byzantine_tolerant, m
 from consensus.types import Validator, ValidatorSet
 from crypto.simulated import SimulatedVerifier
 from ledger.receipts import AppliedBlock
+from qenex_node.core.app import tx_id
 from qenex_node.core.sync import CommittedBlock
 from simulations.app import DigestApp
+from simulations.byzantine import behaviour_named
 from simulations.invariants import Checker, InvariantResult
+from simulations.liveness import LivenessLedger, LivenessReport, judge
 from simulations.network import PacketNetwork
 from simulations.node import SimNode
-from simulations.scenario import Crash, LinkCut, Partition, Scenario
+from simulations.scenario import ClockFault, Crash, LinkCut, Partition, Scenario
 from simulations.world import US_PER_MS, World
+
+PPM = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,9 @@ class SimulationResult:
     invariants: tuple[InvariantResult, ...]
     heights: dict[int, int]
     committed_blocks: int  # highest height any honest node committed
-    committed_txs: int  # successful transactions in those blocks
+    committed_txs: int  # distinct offered transactions honest nodes committed
+    offered_txs: int
+    liveness: LivenessReport
     messages_sent: int
     bytes_sent: int
     commit_times_ms: dict[int, int]
@@ -60,7 +67,8 @@ class SimulationResult:
             "algorithm": self.scenario.algorithm, "nodes": self.scenario.nodes,
             "seed": self.scenario.seed, "duration_s": self.scenario.duration_ms / 1000,
             "ok": self.ok, "committed_blocks": self.committed_blocks,
-            "committed_txs": self.committed_txs, "heights": self.heights,
+            "offered_txs": self.offered_txs, "committed_txs": self.committed_txs,
+            "liveness": self.liveness.summary(), "heights": self.heights,
             "messages_sent": self.messages_sent, "bytes_sent": self.bytes_sent,
             "messages_per_block": round(self.messages_sent / max(self.committed_blocks, 1), 1),
             "bytes_per_block": self.bytes_sent // max(self.committed_blocks, 1),
@@ -77,8 +85,12 @@ class Simulation:
         self.world = World()
         self.network = PacketNetwork(scenario.network, self._rng("network"))
         self.sync_rng = self._rng("sync")
-        self.byzantine = {b.node: b.behaviour for b in scenario.byzantine}
+        self.byzantine = {b.node: behaviour_named(b.behaviour) if isinstance(b.behaviour, str)
+                          else b.behaviour for b in scenario.byzantine}
+        twins = sorted(b.node for b in scenario.byzantine if b.behaviour == "twins")
         self._byz_rngs: dict[int, random.Random] = {}
+        self.torn_rng = self._rng("torn-writes")
+        self.liveness_ledger = LivenessLedger()
         honest = frozenset(range(scenario.nodes)) - frozenset(self.byzantine)
         self.checker = Checker(honest=honest)
         self.verifier = SimulatedVerifier(scenario.seed, scenario.nodes, scenario.chain_id)
@@ -88,12 +100,14 @@ class Simulation:
         self.counters: Counter[str] = Counter()
         self.notes: list[tuple[int, int, Note | Rejected]] = []
         self.commit_times_ms: dict[int, int] = {}
-        self.committed_txs = 0
-        self.height_at_heal = 0
+        self.clocks = {c.node: c for c in scenario.clocks}
         validators = ValidatorSet(tuple(Validator(i, self.verifier.public_key(i))
                                         for i in range(scenario.nodes)))
-        self.nodes = [SimNode(self, i, self._config(i, validators))
+        self.nodes = [SimNode(self, i, self._config(i, validators), self._clock(i))
                       for i in range(scenario.nodes)]
+        # Twins (Bano et al.): a second node with the same key, reached by the same address.
+        self.twins = {i: SimNode(self, i, self._config(i, validators), self._clock(i))
+                      for i in twins}
 
     # ------------------------------------------------------------ set-up
     def _rng(self, stream: str) -> random.Random:
@@ -108,22 +122,40 @@ class Simulation:
                             tick_ms=self.scenario.tick_ms)
         return dataclasses.replace(base, **self.scenario.engine)
 
+    def _clock(self, node: int) -> ClockFault:
+        return self.clocks.get(node, ClockFault(node))
+
     def make_app(self) -> DigestApp:
         return DigestApp()
 
     def _schedule(self) -> None:
         sc = self.scenario
+        steady = [n for n in self.all_nodes() if not self.clocks.get(n.node_id)]
         for tick_ms in range(sc.tick_ms, sc.duration_ms + 1, sc.tick_ms):
-            self.world.at(tick_ms * US_PER_MS, self._tick_all)
+            self.world.at(tick_ms * US_PER_MS, self._tick_all, steady)
+        for node in self.all_nodes():
+            if self.clocks.get(node.node_id):
+                self._schedule_drifting_ticks(node)
         for fault in sc.faults:
             self._schedule_fault(fault)
-        self.world.at(sc.heal_time_ms() * US_PER_MS, self._note_heal)
         self._schedule_workload()
+
+    def _schedule_drifting_ticks(self, node: SimNode) -> None:
+        """A fast clock (drift > 0) ticks more often in virtual time, a slow one less."""
+        sc = self.scenario
+        tick_us = sc.tick_ms * US_PER_MS * PPM // (PPM + node.clock.drift_ppm)
+        at_us = tick_us
+        while at_us <= sc.duration_ms * US_PER_MS:
+            self.world.at(at_us, node.on_tick)
+            at_us += tick_us
+
+    def all_nodes(self) -> list[SimNode]:
+        return self.nodes + [self.twins[i] for i in sorted(self.twins)]
 
     def _schedule_fault(self, fault: Crash | Partition | LinkCut) -> None:
         at_us = fault.at_ms * US_PER_MS
         if isinstance(fault, Crash):
-            self.world.at(at_us, self.nodes[fault.node].arm_crash, fault)
+            self.world.at(at_us, self.nodes[fault.node].arm_crash, fault)  # twins run on
             if fault.restart_at_ms is not None:
                 self.world.at(fault.restart_at_ms * US_PER_MS, self._restart, fault.node)
         elif isinstance(fault, Partition):
@@ -140,7 +172,7 @@ class Simulation:
         load = self.scenario.workload
         if load.tx_per_s <= 0:
             return
-        stop_ms = load.stop_ms if load.stop_ms is not None else self.scenario.duration_ms * 4 // 5
+        stop_ms = self.scenario.workload_stop_ms()
         rng = self._rng("workload")
         interval_us = max(1, 1_000_000 // load.tx_per_s)
         time_us, counter = load.start_ms * US_PER_MS, 0
@@ -151,8 +183,8 @@ class Simulation:
             time_us += interval_us
 
     # ------------------------------------------------------------ events
-    def _tick_all(self) -> None:
-        for node in self.nodes:
+    def _tick_all(self, nodes: list[SimNode]) -> None:
+        for node in nodes:
             node.on_tick()
 
     def _restart(self, node: int) -> None:
@@ -160,15 +192,25 @@ class Simulation:
         self.nodes[node].start()
 
     def _submit(self, node: int, tx: bytes) -> None:
-        if self.nodes[node].up:
-            self.count("submitted_txs")
-            self.nodes[node].submit(tx)
-
-    def _note_heal(self) -> None:
-        self.height_at_heal = max(self.honest_heights().values(), default=0)
+        """A client sends to a node; clients of byzantine or crashed nodes go elsewhere
+        (the next honest node that is up), as a real client would after a refusal."""
+        for offset in range(self.scenario.nodes):
+            target = self.nodes[(node + offset) % self.scenario.nodes]
+            if target.up and target.node_id in self.checker.honest:
+                self.count("submitted_txs")
+                self.liveness_ledger.offer(tx_id(tx), self.world.now_ms)
+                target.submit(tx)
+                return
+        self.count("unserved_txs")
 
     def deliver(self, src: int, dst: int, payload: object, signature: bytes) -> None:
         self.nodes[dst].on_packet(src, payload, signature)
+        twin = self.twins.get(dst)
+        if twin is not None:
+            twin.on_packet(src, payload, signature)
+
+    def restart_later(self, node: SimNode, delay_ms: int) -> None:
+        self.world.after(delay_ms * US_PER_MS, node.start)
 
     # ------------------------------------------------------------ recording
     def trace(self, item: object) -> None:
@@ -189,7 +231,9 @@ class Simulation:
         self.checker.on_commit(node, item, applied)
         if node in self.checker.honest and height not in self.commit_times_ms:
             self.commit_times_ms[height] = self.world.now_ms
-            self.committed_txs += sum(1 for o in applied.outcomes if o.success)
+            self.liveness_ledger.new_height(self.world.now_ms)
+            self.liveness_ledger.commit([tx_id(tx) for tx in item.block.txs],
+                                        self.world.now_ms)
 
     def record_notes(self, node: int, notes: tuple[Note | Rejected, ...]) -> None:
         for note in notes:
@@ -214,36 +258,31 @@ class Simulation:
         self.world.run_until(self.scenario.duration_ms * US_PER_MS)
         wall = wallclock.perf_counter() - started
         heights = {n.node_id: n.height for n in self.nodes}
-        invariants = self.checker.results(self._liveness())
+        liveness = self._liveness()
+        invariants = self.checker.results(liveness.invariant())
         return SimulationResult(
             scenario=self.scenario, ok=all(r.ok for r in invariants), invariants=invariants,
             heights=heights, committed_blocks=max(self.honest_heights().values(), default=0),
-            committed_txs=self.committed_txs, messages_sent=self.messages_sent,
+            committed_txs=len(self.liveness_ledger.committed_ms),
+            offered_txs=len(self.liveness_ledger.offered_ms), liveness=liveness,
+            messages_sent=self.messages_sent,
             bytes_sent=self.bytes_sent, commit_times_ms=dict(self.commit_times_ms),
             notes=tuple(self.notes), counters=dict(sorted(self.counters.items())),
             trace_digest=self._trace.hexdigest(), wall_seconds=wall,
             engines={n.node_id: n.engine for n in self.nodes})
 
-    def _liveness(self) -> InvariantResult:
+    def _liveness(self) -> LivenessReport:
         sc = self.scenario
-        if not self._liveness_expected():
-            return InvariantResult("liveness", True, "not expected: too many faults")
-        heal_ms = sc.heal_time_ms()
-        if sc.duration_ms - heal_ms < sc.liveness_window_ms or sc.workload.tx_per_s <= 0:
-            return InvariantResult("liveness", True, "not judged: no window after healing")
-        up = [n for n in self.nodes if n.up and n.node_id in self.checker.honest]
-        lagging = {n.node_id: n.height for n in up
-                   if n.height <= self.height_at_heal}
-        if lagging:
-            return InvariantResult("liveness", False, f"no progress after healing at {heal_ms} "
-                                   f"ms past height {self.height_at_heal}: {lagging}")
-        return InvariantResult("liveness", True)
+        return judge(self.liveness_ledger, expected=self._liveness_expected(),
+                     gst_ms=sc.gst_ms(), duration_ms=sc.duration_ms,
+                     window_ms=sc.liveness_window_ms, fraction_min=sc.liveness_fraction_min)
 
     def _liveness_expected(self) -> bool:
         sc = self.scenario
         byzantine_tolerant = is_byzantine_tolerant(sc.algorithm)
         faulty = len(sc.permanently_down() | frozenset(self.byzantine))
-        return faulty <= max_faulty(sc.algorithm, sc.nodes) and (
+        never_heals = any(not isinstance(f, Crash) and f.heal_at_ms is None for f in sc.faults)
+        return faulty <= max_faulty(sc.algorithm, sc.nodes) and not never_heals and (
             not self.byzantine or byzantine_tolerant)
 
 

@@ -32,7 +32,8 @@ class Crash:
     """Node stops at `at_ms`; restarts from its durable state at `restart_at_ms` (or never).
 
     `point` says where in a step the crash lands: "between_steps", "after_persist" (state
-    written, messages not sent) or "mid_send" (some messages sent, the rest lost).
+    written, messages not sent), "mid_send" (some messages sent, the rest lost) or
+    "mid_write" (the write in progress never became durable: lost, nothing sent).
     """
     node: int
     at_ms: int
@@ -58,6 +59,18 @@ class LinkCut:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockFault:
+    """A node whose clock is off by `skew_ms` and whose ticks run `drift_ppm` fast (> 0)
+    or slow (< 0): timeouts fire early or late, proposal timestamps are skewed."""
+    node: int
+    skew_ms: int = 0
+    drift_ppm: int = 0
+
+
+CRASH_POINTS = ("between_steps", "after_persist", "mid_send", "mid_write")
+
+
+@dataclass(frozen=True, slots=True)
 class ByzantineContext:
     node_id: int
     nodes: int
@@ -66,14 +79,15 @@ class ByzantineContext:
     rng: random.Random
 
 
-# behaviour(ctx, send) -> [(destination, message), ...] actually signed and sent
-Behaviour = Callable[[ByzantineContext, Send], list[tuple[int, object]]]
+# behaviour(ctx, send) -> [(destination, message[, signature]) | Delivery, ...]: what is
+# actually signed and sent (simulations/byzantine.py has the named, generic ones)
+Behaviour = Callable[[ByzantineContext, Send], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class ByzantineNode:
     node: int
-    behaviour: Behaviour
+    behaviour: Behaviour | str  # a callable, or a name from simulations.byzantine
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,29 @@ class Scenario:
     engine: dict[str, Any] = field(default_factory=dict)  # EngineConfig overrides
     liveness_window_ms: int = 8_000  # after the last heal, progress is required within this
     chain_id: str = "qenex-sim"
+    clocks: tuple[ClockFault, ...] = ()
+    torn_write_probability: float = 0.0  # a write that never becomes durable, then a crash
+    torn_write_restart_ms: int = 1_000  # a node crashed by a torn write restarts after this
+    liveness_fraction_min: float = 0.9  # of transactions offered after GST, to be committed
+
+    def gst_ms(self) -> int:
+        """Global stabilisation time: when the last temporary fault ends (0 when the only
+        faults are permanent crashes, byzantine nodes and packet loss, which last for the
+        whole run and which the protocol must live with)."""
+        ends = [0]
+        for fault in self.faults:
+            if isinstance(fault, Crash):
+                if fault.restart_at_ms is not None:
+                    ends.append(fault.restart_at_ms)
+            elif fault.heal_at_ms is not None:
+                ends.append(fault.heal_at_ms)
+            else:
+                ends.append(self.duration_ms)  # never heals: no GST within the run
+        return max(ends)
+
+    def workload_stop_ms(self) -> int:
+        stop = self.workload.stop_ms
+        return stop if stop is not None else self.duration_ms * 4 // 5
 
     def heal_time_ms(self) -> int:
         """When the last fault ends (a crash never restarted counts as permanent)."""
@@ -114,7 +151,8 @@ class Scenario:
                          if isinstance(f, Crash) and f.restart_at_ms is None)
 
 
-_FAULT_KINDS = {"crash": Crash, "partition": Partition, "link_cut": LinkCut}
+_FAULT_KINDS = {"crash": Crash, "partition": Partition, "link_cut": LinkCut,
+                "one_way": LinkCut}
 
 
 def _fault_from_dict(data: dict[str, Any]) -> Crash | Partition | LinkCut:
@@ -141,10 +179,49 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
         args["workload"] = Workload(**args["workload"])
     if "faults" in args:
         args["faults"] = tuple(_fault_from_dict(f) for f in args["faults"])
+    if "clocks" in args:
+        args["clocks"] = tuple(ClockFault(**c) for c in args["clocks"])
     if "byzantine" in args:
-        raise ValueError("scenario: byzantine behaviours are code; use the Python API or "
-                         "--byzantine on the command line")
+        args["byzantine"] = tuple(_byzantine_from_dict(b) for b in args["byzantine"])
     return Scenario(**args)
+
+
+def _byzantine_from_dict(data: dict[str, Any]) -> ByzantineNode:
+    from simulations.byzantine import BEHAVIOURS
+
+    if set(data) != {"node", "behaviour"} or data["behaviour"] not in BEHAVIOURS:
+        raise ValueError(f"byzantine: expected {{node, behaviour}} with behaviour one of "
+                         f"{sorted(BEHAVIOURS)}, got {data!r}")
+    return ByzantineNode(int(data["node"]), str(data["behaviour"]))
+
+
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    """The YAML-able form of a scenario (named behaviours only), for shrink and reports."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(Scenario):
+        value = getattr(scenario, f.name)
+        if f.name == "faults":
+            value = [_fault_to_dict(fault) for fault in value]
+        elif f.name == "byzantine":
+            if any(not isinstance(b.behaviour, str) for b in value):
+                raise ValueError("only named byzantine behaviours can be written out")
+            value = [{"node": b.node, "behaviour": b.behaviour} for b in value]
+        elif f.name == "clocks":
+            value = [dataclasses.asdict(c) for c in value]
+        elif f.name in ("network", "workload"):
+            value = dataclasses.asdict(value)
+        elif f.name == "engine":
+            value = dict(value)
+        out[f.name] = value
+    return out
+
+
+def _fault_to_dict(fault: Crash | Partition | LinkCut) -> dict[str, Any]:
+    kind = {Crash: "crash", Partition: "partition", LinkCut: "link_cut"}[type(fault)]
+    data = dataclasses.asdict(fault)
+    if isinstance(fault, Partition):
+        data["groups"] = [list(g) for g in fault.groups]
+    return {"kind": kind, **data}
 
 
 def load_scenario(path: str) -> Scenario:
