@@ -32,6 +32,7 @@ from simulations.scenario import ClockFault, Crash, LinkCut, Partition, Scenario
 from simulations.world import US_PER_MS, World
 
 PPM = 1_000_000
+LEADER = -1  # Crash(node=LEADER): whoever leads when the fault fires (YAML: leader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,8 @@ class SimulationResult:
     trace_digest: str
     wall_seconds: float
     engines: dict[int, Any]
+    ledger: LivenessLedger  # offered/committed times per transaction, for reports
+    block_series: tuple[tuple[int, int], ...]  # (first honest commit ms, tx count) per height
 
     @property
     def sim_seconds_per_wall_second(self) -> float:
@@ -100,6 +103,7 @@ class Simulation:
         self.counters: Counter[str] = Counter()
         self.notes: list[tuple[int, int, Note | Rejected]] = []
         self.commit_times_ms: dict[int, int] = {}
+        self.block_series: list[tuple[int, int]] = []
         self.clocks = {c.node: c for c in scenario.clocks}
         validators = ValidatorSet(tuple(Validator(i, self.verifier.public_key(i))
                                         for i in range(scenario.nodes)))
@@ -155,9 +159,8 @@ class Simulation:
     def _schedule_fault(self, fault: Crash | Partition | LinkCut) -> None:
         at_us = fault.at_ms * US_PER_MS
         if isinstance(fault, Crash):
-            self.world.at(at_us, self.nodes[fault.node].arm_crash, fault)  # twins run on
-            if fault.restart_at_ms is not None:
-                self.world.at(fault.restart_at_ms * US_PER_MS, self._restart, fault.node)
+            self.world.at(at_us, self._crash, fault)  # a twin runs on
+
         elif isinstance(fault, Partition):
             self.world.at(at_us, self.network.partition, fault.groups)
             if fault.heal_at_ms is not None:
@@ -186,6 +189,20 @@ class Simulation:
     def _tick_all(self, nodes: list[SimNode]) -> None:
         for node in nodes:
             node.on_tick()
+
+    def _crash(self, fault: Crash) -> None:
+        node = self.current_leader() if fault.node == LEADER else fault.node
+        self.trace(("crash", node, fault.point))
+        self.nodes[node].arm_crash(fault)
+        if fault.restart_at_ms is not None:
+            self.world.at(fault.restart_at_ms * US_PER_MS, self._restart, node)
+
+    def current_leader(self) -> int:
+        """The leader most honest nodes that are up believe in (node 0 if none)."""
+        votes = Counter(n.engine.status().leader for n in self.nodes
+                        if n.up and n.node_id in self.checker.honest)
+        votes.pop(None, None)
+        return min(votes, key=lambda leader: (-votes[leader], leader)) if votes else 0
 
     def _restart(self, node: int) -> None:
         self.trace(("restart", node))
@@ -232,6 +249,7 @@ class Simulation:
         if node in self.checker.honest and height not in self.commit_times_ms:
             self.commit_times_ms[height] = self.world.now_ms
             self.liveness_ledger.new_height(self.world.now_ms)
+            self.block_series.append((self.world.now_ms, len(item.block.txs)))
             self.liveness_ledger.commit([tx_id(tx) for tx in item.block.txs],
                                         self.world.now_ms)
 
@@ -269,7 +287,8 @@ class Simulation:
             bytes_sent=self.bytes_sent, commit_times_ms=dict(self.commit_times_ms),
             notes=tuple(self.notes), counters=dict(sorted(self.counters.items())),
             trace_digest=self._trace.hexdigest(), wall_seconds=wall,
-            engines={n.node_id: n.engine for n in self.nodes})
+            engines={n.node_id: n.engine for n in self.nodes}, ledger=self.liveness_ledger,
+            block_series=tuple(self.block_series))
 
     def _liveness(self) -> LivenessReport:
         sc = self.scenario
@@ -280,10 +299,24 @@ class Simulation:
     def _liveness_expected(self) -> bool:
         sc = self.scenario
         byzantine_tolerant = is_byzantine_tolerant(sc.algorithm)
-        faulty = len(sc.permanently_down() | frozenset(self.byzantine))
+        down = sc.permanently_down()
+        faulty = len(down | frozenset(self.byzantine))  # LEADER counts as one more node
         never_heals = any(not isinstance(f, Crash) and f.heal_at_ms is None for f in sc.faults)
         return faulty <= max_faulty(sc.algorithm, sc.nodes) and not never_heals and (
             not self.byzantine or byzantine_tolerant)
+
+
+def initial_leader(algorithm: str, nodes: int) -> int:
+    """Who proposes first (view 0 / round 1); 0 for engines that elect one (Raft)."""
+    from consensus.api import Restore, create_engine
+
+    verifier = SimulatedVerifier(0, nodes, "probe")
+    validators = ValidatorSet(tuple(Validator(i, verifier.public_key(i)) for i in range(nodes)))
+    engine = create_engine(algorithm, EngineConfig(node_id=0, validators=validators,
+                                                   chain_id="probe", verifier=verifier))
+    engine.step(Restore())
+    leader = engine.status().leader
+    return leader if leader is not None else 0
 
 
 def run_scenario(scenario: Scenario) -> SimulationResult:

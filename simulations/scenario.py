@@ -147,6 +147,7 @@ class Scenario:
         return max(ends)
 
     def permanently_down(self) -> frozenset[int]:
+        """Nodes crashed for good (-1 stands for "whoever leads then")."""
         return frozenset(f.node for f in self.faults
                          if isinstance(f, Crash) and f.restart_at_ms is None)
 
@@ -161,6 +162,10 @@ def _fault_from_dict(data: dict[str, Any]) -> Crash | Partition | LinkCut:
     if cls is None:
         raise ValueError(f"faults: unknown kind {kind!r} (one of {sorted(_FAULT_KINDS)})")
     args = {k: v for k, v in data.items() if k != "kind"}
+    if cls is Crash and args.get("node") == "leader":
+        args["node"] = -1  # runner.LEADER: resolved when the crash fires
+    if cls is Crash and args.get("point", "between_steps") not in CRASH_POINTS:
+        raise ValueError(f"crash: point must be one of {CRASH_POINTS}")
     if cls is Partition:
         args["groups"] = tuple(tuple(g) for g in args.get("groups", ()))
     return cls(**args)
@@ -219,6 +224,8 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
 def _fault_to_dict(fault: Crash | Partition | LinkCut) -> dict[str, Any]:
     kind = {Crash: "crash", Partition: "partition", LinkCut: "link_cut"}[type(fault)]
     data = dataclasses.asdict(fault)
+    if isinstance(fault, Crash) and fault.node == -1:
+        data["node"] = "leader"
     if isinstance(fault, Partition):
         data["groups"] = [list(g) for g in fault.groups]
     return {"kind": kind, **data}
