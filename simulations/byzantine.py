@@ -26,17 +26,27 @@ Behaviours (names as on the command line and in scenario files):
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus.api import Send, sign_position
 from consensus.types import HASH_BYTES, Block, make_block
-from simulations.scenario import ByzantineContext
 
 SLOW_DELAY_MS_MAX = 1_500  # about one view timeout: late enough to hurt, not to vanish
 REPLAY_HISTORY_MAX = 256  # old messages a replaying node keeps to send again
 REPLAY_PROBABILITY = 0.3
 FORGE_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ByzantineContext:
+    """What a behaviour knows when it decides: who it is, when, and its own seeded RNG."""
+    node_id: int
+    nodes: int
+    chain_id: str
+    now_ms: int
+    rng: random.Random
 
 
 @dataclass(frozen=True, slots=True)

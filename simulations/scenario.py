@@ -6,14 +6,14 @@ published scenario by name and seed and get the same trace.
 from __future__ import annotations
 
 import dataclasses
-import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from consensus.api import Send
+from simulations.byzantine import BEHAVIOURS, Behaviour, ByzantineContext
+
+__all__ = ["Behaviour", "ByzantineContext"]  # re-exported: tests and scenarios use them
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +70,6 @@ class ClockFault:
 CRASH_POINTS = ("between_steps", "after_persist", "mid_send", "mid_write")
 
 
-@dataclass(frozen=True, slots=True)
-class ByzantineContext:
-    node_id: int
-    nodes: int
-    chain_id: str
-    now_ms: int
-    rng: random.Random
-
-
-# behaviour(ctx, send) -> [(destination, message[, signature]) | Delivery, ...]: what is
-# actually signed and sent (simulations/byzantine.py has the named, generic ones)
-Behaviour = Callable[[ByzantineContext, Send], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +180,6 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
 
 
 def _byzantine_from_dict(data: dict[str, Any]) -> ByzantineNode:
-    from simulations.byzantine import BEHAVIOURS
-
     if set(data) != {"node", "behaviour"} or data["behaviour"] not in BEHAVIOURS:
         raise ValueError(f"byzantine: expected {{node, behaviour}} with behaviour one of "
                          f"{sorted(BEHAVIOURS)}, got {data!r}")
