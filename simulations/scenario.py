@@ -166,6 +166,7 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
     if unknown:
         raise ValueError(f"scenario: unknown keys {unknown}")
     args = {k: v for k, v in data.items() if k in known}
+    args.setdefault("algorithm", "pbft")  # scenario files are engine-neutral; -a overrides
     if "network" in args:
         args["network"] = NetworkConfig(**args["network"])
     if "workload" in args:
@@ -220,3 +221,11 @@ def _fault_to_dict(fault: Crash | Partition | LinkCut) -> dict[str, Any]:
 def load_scenario(path: str) -> Scenario:
     with open(path, encoding="utf-8") as handle:
         return scenario_from_dict(yaml.safe_load(handle) or {})
+
+
+SCENARIO_DIR = __import__("pathlib").Path(__file__).resolve().parent / "scenarios"
+
+
+def shipped_scenarios() -> dict[str, str]:
+    """name -> path of the scenario library that ships with the simulator."""
+    return {path.stem: str(path) for path in sorted(SCENARIO_DIR.glob("*.yaml"))}

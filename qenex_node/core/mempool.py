@@ -1,9 +1,15 @@
 """Bounded, deduplicated pool of admitted transactions waiting to be ordered.
 
 Pure (no clock): callers pass `now_ms`. A transaction moves pending -> proposed when a
-batch is cut; if its block does not commit within `proposal_timeout_ms` (view change,
-dropped proposal, crashed leader) it returns to pending, so an admitted transaction is
-never silently dropped. Committed ids are removed. Limits: `txs_max` and `bytes_max`;
+batch is cut; if its block does not commit in time it returns to pending, so an admitted
+transaction is never silently dropped. Committed ids are removed.
+
+"In time" depends on who holds the batch. A batch *forwarded* to the leader may have been
+lost with its message or its leader: after `proposal_timeout_ms` it is forwarded again
+(harmless: the leader refuses what it already holds or committed). A batch this node
+*proposed* itself is still in its own pipeline: offering it again while that block may
+still commit would order it twice. So it waits for the epoch (view/term and leader) to
+change, or for `own_proposal_timeout_factor` times the timeout as a last resort. Limits: `txs_max` and `bytes_max`;
 past them `add` refuses (back-pressure), it never grows.
 
 Nonces. The ledger accepts only each sender's exact next nonce, and a client that
@@ -28,6 +34,7 @@ class MempoolLimits:
     bytes_max: int = 64 * 1024 * 1024
     proposal_timeout_ms: int = 3_000
     held_per_sender_max: int = 64  # out-of-order nonces waiting for the gap to fill
+    own_proposal_timeout_factor: int = 10
 
 
 class AddResult:
@@ -58,7 +65,8 @@ class Mempool:
         self.limits = limits
         self._pending: OrderedDict[bytes, bytes] = OrderedDict()  # tx_id -> tx bytes
         self._order: dict[bytes, tuple[bytes, int]] = {}  # tx_id -> (sender, nonce)
-        self._proposed: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()  # id -> (tx, ms)
+        # tx_id -> (tx, proposed at ms, epoch it was proposed in, or None when forwarded)
+        self._proposed: OrderedDict[bytes, tuple[bytes, int, object]] = OrderedDict()
         self._senders: dict[bytes, _Sender] = {}
         self._held_ids: set[bytes] = set()
         self._bytes = 0
@@ -129,15 +137,17 @@ class Mempool:
             state.present.add(nonce)
             self._pending[tx_id] = tx
 
-    def cut_batch(self, txs_max: int, bytes_max: int, now_ms: int) -> tuple[bytes, ...]:
-        """Take up to the limits from the front of pending (FIFO) and mark them proposed."""
+    def cut_batch(self, txs_max: int, bytes_max: int, now_ms: int,
+                  epoch: object = None) -> tuple[bytes, ...]:
+        """Take up to the limits from the front of pending (FIFO) and mark them proposed
+        in `epoch` (see `mark_forwarded` when another node will propose them)."""
         chosen: list[tuple[bytes, bytes]] = []
         size = 0
         for tx_id, tx in list(self._pending.items()):
             if len(chosen) >= txs_max or size + len(tx) > bytes_max:
                 break
             del self._pending[tx_id]
-            self._proposed[tx_id] = (tx, now_ms)
+            self._proposed[tx_id] = (tx, now_ms, epoch)
             chosen.append((tx_id, tx))
             size += len(tx)
         return self._nonce_ordered(chosen)
@@ -161,12 +171,27 @@ class Mempool:
                 self._pending[tx_id] = entry[0]
                 self._pending.move_to_end(tx_id, last=False)
 
-    def requeue_stale(self, now_ms: int) -> int:
+    def mark_forwarded(self, tx_ids: list[bytes]) -> None:
+        """These proposed transactions went to another node to propose."""
+        for tx_id in tx_ids:
+            entry = self._proposed.get(tx_id)
+            if entry is not None:
+                self._proposed[tx_id] = (entry[0], entry[1], None)
+
+    def requeue_stale(self, now_ms: int, epoch: object = None) -> int:
         """Proposed but not committed for too long: make them pending again."""
-        stale = [tx_id for tx_id, (_, at_ms) in self._proposed.items()
-                 if now_ms - at_ms >= self.limits.proposal_timeout_ms]
+        timeout = self.limits.proposal_timeout_ms
+        last_resort = timeout * self.limits.own_proposal_timeout_factor
+        stale = []
+        for tx_id, (_, at_ms, proposed_in) in self._proposed.items():
+            age = now_ms - at_ms
+            if proposed_in is None or proposed_in != epoch:
+                if age >= timeout:
+                    stale.append(tx_id)
+            elif age >= last_resort:
+                stale.append(tx_id)
         for tx_id in stale:
-            tx, _ = self._proposed.pop(tx_id)
+            tx = self._proposed.pop(tx_id)[0]
             self._pending[tx_id] = tx
         return len(stale)
 

@@ -111,11 +111,12 @@ class Replica:
     def propose(self, now_ms: int) -> Plan:
         """A block interval passed: cut a batch; forward it if another node proposes."""
         self._begin()
-        self.mempool.requeue_stale(now_ms)
+        epoch = self._epoch()
+        self.mempool.requeue_stale(now_ms, epoch)
         if not self.mempool.pending_count:
             return self._plan(EMPTY_PLAN)
         batch = self.mempool.cut_batch(self.config.batch_txs_max, self.config.batch_bytes_max,
-                                       now_ms)
+                                       now_ms, epoch)
         effects = self.engine.step(Propose(batch, now_ms))
         refused = [n for n in effects.notes if isinstance(n, Rejected)]
         extra = []
@@ -124,7 +125,8 @@ class Replica:
             if refused[0].reason == RejectReason.NOT_LEADER and leader not in (None,
                                                                               self.node_id):
                 # They stay "proposed" here and come back to pending if no block with
-                # them commits in time (leader crash, view change), then go again.
+                # them commits in time (lost message, leader crash), then go again.
+                self.mempool.mark_forwarded([tx_id(tx) for tx in batch])
                 extra.append(Outbound(leader, TransactionBatch(batch, self.node_id)))
             else:
                 self.mempool.return_batch([tx_id(tx) for tx in batch])
@@ -222,6 +224,11 @@ class Replica:
         return self._engine_plan(self._local.popleft())
 
     # ------------------------------------------------------------ queries
+    def _epoch(self) -> tuple[int, NodeId | None]:
+        """View/term and leader: a node's own proposals live as long as its epoch."""
+        status = self.engine.status()
+        return status.view, status.leader
+
     def chain_tip(self) -> tuple[int, bytes]:
         return self.height, self.tip_hash
 

@@ -120,3 +120,20 @@ def test_unknown_committed_nonce_holds_nothing():
     pool = Mempool()
     assert pool.add(b"a9", b"alice-9", b"A" * 20, 9) == AddResult.ADDED
     assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-9",)
+
+
+def test_own_proposals_wait_for_a_new_epoch_but_forwarded_ones_go_again_on_time():
+    pool = Mempool(MempoolLimits(proposal_timeout_ms=100, own_proposal_timeout_factor=10))
+    pool.add(*_tx(1))
+    pool.add(*_tx(2))
+    pool.cut_batch(1, 100, now_ms=0, epoch=(3, 0))  # tx1: proposed by us in view 3
+    pool.cut_batch(1, 100, now_ms=0, epoch=(3, 0))  # tx2: handed to the leader
+    pool.mark_forwarded([_tx(2)[0]])
+    assert pool.requeue_stale(now_ms=150, epoch=(3, 0)) == 1  # only the forwarded one
+    assert pool.cut_batch(5, 100, now_ms=150) == (b"tx2",)
+    assert pool.requeue_stale(now_ms=150, epoch=(4, 1)) == 1  # the view changed: tx1 too
+    pool = Mempool(MempoolLimits(proposal_timeout_ms=100, own_proposal_timeout_factor=10))
+    pool.add(*_tx(1))
+    pool.cut_batch(1, 100, now_ms=0, epoch=(3, 0))
+    assert pool.requeue_stale(now_ms=999, epoch=(3, 0)) == 0
+    assert pool.requeue_stale(now_ms=1_000, epoch=(3, 0)) == 1  # last resort
