@@ -55,6 +55,7 @@ class Delivery:
     message: object
     signature: bytes | None = None  # None: sign it honestly
     delay_ms: int = 0
+    replayed: bool = False  # an old message sent again (counted)
 
 
 Behaviour = Callable[[ByzantineContext, Send], list]
@@ -145,7 +146,8 @@ class Replayer:
         out = [Delivery(dst, send.message) for dst in _targets(ctx, send)]
         if self.history and ctx.rng.random() < REPLAY_PROBABILITY:
             old = self.history[ctx.rng.randrange(len(self.history))]
-            out += [Delivery(dst, old) for dst in range(ctx.nodes) if dst != ctx.node_id]
+            out += [Delivery(dst, old, replayed=True) for dst in range(ctx.nodes)
+                    if dst != ctx.node_id]
         self.history.append(send.message)
         if len(self.history) > REPLAY_HISTORY_MAX:
             del self.history[: len(self.history) - REPLAY_HISTORY_MAX]

@@ -17,6 +17,8 @@ class PacketNetwork:
         self.packets_sent = 0
         self.packets_dropped = 0
         self.packets_duplicated = 0
+        self.packets_reordered = 0
+        self.packets_unreachable = 0  # partitions and cut links (counted in dropped too)
 
     def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
         self._groups = {node: index for index, group in enumerate(groups) for node in group}
@@ -45,6 +47,7 @@ class PacketNetwork:
         delay_ms = cfg.delay_min_ms + self._rng.expovariate(1.0 / cfg.delay_mean_ms) \
             if cfg.delay_mean_ms > 0 else cfg.delay_min_ms
         if cfg.reorder_probability and self._rng.random() < cfg.reorder_probability:
+            self.packets_reordered += 1
             delay_ms += self._rng.random() * 5 * cfg.delay_mean_ms
         return int(delay_ms * US_PER_MS)
 
@@ -53,7 +56,11 @@ class PacketNetwork:
         self.packets_sent += 1
         if src == dst:
             return [0]
-        if not self.reachable(src, dst) or self._rng.random() < self.config.drop_probability:
+        if not self.reachable(src, dst):
+            self.packets_unreachable += 1
+            self.packets_dropped += 1
+            return []
+        if self.config.drop_probability and self._rng.random() < self.config.drop_probability:
             self.packets_dropped += 1
             return []
         delays = [self._delay_us()]

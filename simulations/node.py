@@ -47,6 +47,8 @@ class SimulationHost(Protocol):
 
     def check_equivocation(self, node: int, position: object, data: bytes) -> None: ...
 
+    def note_byzantine_signature(self, node: int, position: object, data: bytes) -> None: ...
+
     def account_message(self, src: int, dst: int, size: int, data: bytes) -> None: ...
 
     def deliver(self, src: int, dst: int, payload: object, signature: bytes) -> None: ...
@@ -262,6 +264,7 @@ class SimNode:
         """A crash in the middle of a write: storage is atomic (LMDB, checksummed), so the
         whole write is lost and nothing of this plan leaves the node."""
         if self.crash_point == "mid_write":
+            self.sim.count("lost_writes")
             self.crash()
             return True
         chance = self.sim.scenario.torn_write_probability
@@ -309,14 +312,21 @@ class SimNode:
                 self.sim.count("byzantine_forged_signatures")
             if item.message is not out.message:
                 self.sim.count("byzantine_altered_messages")
+            if item.delay_ms:
+                self.sim.count("byzantine_delayed")
+            if item.replayed:
+                self.sim.count("byzantine_replayed")
             deliveries.append((item, signature, data))
         return deliveries
 
     def _sign(self, message: object) -> tuple[bytes, bytes]:
         data, signature = self.signer.signed(message)
         position = sign_position(message)
-        if position is not None and self.byzantine is None:
-            self.sim.check_equivocation(self.node_id, position, data)
+        if position is not None:
+            if self.byzantine is None:
+                self.sim.check_equivocation(self.node_id, position, data)
+            else:
+                self.sim.note_byzantine_signature(self.node_id, position, data)
         return data, signature
 
     def _send_packet(self, dst: int, payload: object, signature: bytes, size: int,

@@ -104,6 +104,8 @@ class Simulation:
         self.notes: list[tuple[int, int, Note | Rejected]] = []
         self.commit_times_ms: dict[int, int] = {}
         self.block_series: list[tuple[int, int]] = []
+        self._byzantine_signed: dict[tuple[int, object], bytes] = {}
+        self._byzantine_conflicts: set[tuple[int, object]] = set()
         self.clocks = {c.node: c for c in scenario.clocks}
         validators = ValidatorSet(tuple(Validator(i, self.verifier.public_key(i))
                                         for i in range(scenario.nodes)))
@@ -221,10 +223,12 @@ class Simulation:
         self.count("unserved_txs")
 
     def deliver(self, src: int, dst: int, payload: object, signature: bytes) -> None:
-        self.nodes[dst].on_packet(src, payload, signature)
+        """Twins split their peers (Bano et al.): the even-numbered half of the cluster
+        reaches one copy, the odd half the other, so the copies see different worlds and
+        sign what each sees. Both copies' own messages reach everyone."""
         twin = self.twins.get(dst)
-        if twin is not None:
-            twin.on_packet(src, payload, signature)
+        target = twin if twin is not None and src % 2 == 1 else self.nodes[dst]
+        target.on_packet(src, payload, signature)
 
     def restart_later(self, node: SimNode, delay_ms: int) -> None:
         self.world.after(delay_ms * US_PER_MS, node.start)
@@ -262,6 +266,16 @@ class Simulation:
     def check_equivocation(self, node: int, position: object, data: bytes) -> None:
         self.checker.on_sign(node, position, hashlib.sha256(data).digest())
 
+    def note_byzantine_signature(self, node: int, position: object, data: bytes) -> None:
+        """Byzantine nodes are not judged, but a report shows that they did equivocate:
+        two different signed messages at one position (equivocate, twins)."""
+        key = (node, position)
+        digest = hashlib.sha256(data).digest()
+        first = self._byzantine_signed.setdefault(key, digest)
+        if first != digest and key not in self._byzantine_conflicts:
+            self._byzantine_conflicts.add(key)
+            self.count("byzantine_conflicting_signatures")
+
     def violation(self, name: str, detail: str) -> None:
         self.checker.fail(name, detail)
 
@@ -275,6 +289,7 @@ class Simulation:
         self._schedule()
         self.world.run_until(self.scenario.duration_ms * US_PER_MS)
         wall = wallclock.perf_counter() - started
+        self._count_network()
         heights = {n.node_id: n.height for n in self.nodes}
         liveness = self._liveness()
         invariants = self.checker.results(liveness.invariant())
@@ -289,6 +304,12 @@ class Simulation:
             trace_digest=self._trace.hexdigest(), wall_seconds=wall,
             engines={n.node_id: n.engine for n in self.nodes}, ledger=self.liveness_ledger,
             block_series=tuple(self.block_series))
+
+    def _count_network(self) -> None:
+        net = self.network
+        for name in ("packets_sent", "packets_dropped", "packets_duplicated",
+                     "packets_reordered", "packets_unreachable"):
+            self.counters[f"network_{name}"] = getattr(net, name)
 
     def _liveness(self) -> LivenessReport:
         sc = self.scenario
