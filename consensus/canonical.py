@@ -141,12 +141,49 @@ def _encode_enum(value: enum.IntEnum, out: bytearray) -> None:
 
 
 def _encode_dataclass(value: Any, out: bytearray, depth: int) -> None:
-    fields = dataclasses.fields(value)
+    cls = type(value)
+    if cls in _CACHED:
+        hit = _encoded.get(id(value))
+        if hit is not None and hit[0] is value:
+            out += hit[1]
+            return
+        start = len(out)
+        _encode_fields(value, out, depth)
+        _remember(value, bytes(out[start:]))
+        return
+    _encode_fields(value, out, depth)
+
+
+def _encode_fields(value: Any, out: bytearray, depth: int) -> None:
+    fields = _FIELDS.get(type(value))
+    if fields is None:
+        fields = _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
     out += b"D"
     _encode_into(_NAMES[type(value)], out, depth + 1)
     _varint(len(fields), out)
-    for field in fields:
-        _encode_into(getattr(value, field.name), out, depth + 1)
+    for name in fields:
+        _encode_into(getattr(value, name), out, depth + 1)
+
+
+# Immutable values that travel inside many messages (a block inside its proposal, its
+# votes' certificates, sync answers) are encoded once: the cache holds the object itself,
+# so an id is never mistaken for a newer object's. Bounded; oldest entries leave first.
+ENCODE_CACHE_MAX = 4_096
+_CACHED: set[type] = set()
+_encoded: dict[int, tuple[Any, bytes]] = {}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _remember(value: Any, data: bytes) -> None:
+    if len(_encoded) >= ENCODE_CACHE_MAX:
+        del _encoded[next(iter(_encoded))]
+    _encoded[id(value)] = (value, data)
+
+
+def cache_encoding(cls: type) -> type:
+    """Class decorator (below `register`): encodings of this frozen type are reused."""
+    _CACHED.add(cls)
+    return cls
 
 
 def encode(value: Any) -> bytes:

@@ -129,6 +129,7 @@ def merkle_verify(leaf: bytes, index: int, size: int, path: tuple[bytes, ...], r
 
 
 @canonical.register("qenex.block_header.v1")
+@canonical.cache_encoding
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
     chain_id: str
@@ -142,6 +143,7 @@ class BlockHeader:
 
 
 @canonical.register("qenex.block.v1")
+@canonical.cache_encoding
 @dataclass(frozen=True, slots=True)
 class Block:
     header: BlockHeader

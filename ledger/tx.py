@@ -9,6 +9,7 @@ signer's address, the signature) and yields a `Tx` domain object or a typed `Rea
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ TX_DOMAIN = b"QENEX/tx"
 TX_BYTES_MAX = 16 * 1024  # an ML-DSA-87 create_account (key twice + signature) is ~10 KiB
 MEMO_BYTES_MAX = 256
 CHAIN_ID_BYTES_MAX = 255  # the chain id's length is one byte in the signing bytes
+TX_ID_CACHE_MAX = 65_536  # ids are asked for at admission, commit and mempool cleanup
 
 Verifier = Callable[[int, bytes, bytes, bytes], bool]  # (scheme, public key, message, sig)
 
@@ -49,6 +51,7 @@ def tx_id_of(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
+@functools.lru_cache(maxsize=TX_ID_CACHE_MAX)
 def envelope_tx_id(tx: bytes) -> bytes:
     """The transaction id of encoded envelope bytes: SHA-256 of the body when they parse as
     a SignedTransaction, else SHA-256 of the raw bytes (such bytes are never admitted, and

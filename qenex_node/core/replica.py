@@ -56,6 +56,7 @@ from qenex_node.core.sync import (
     accept_synced_blocks,
 )
 
+TICK = Tick()  # immutable: one instance serves every tick
 LOCAL_INPUTS_MAX = 100_000  # feedback inputs queued within one burst; more is a bug
 COMMITTED_IDS_MAX = 50_000  # recently committed tx ids refused at admission (re-forwards)
 
@@ -101,12 +102,12 @@ class Replica:
     def tick(self) -> Plan:
         self._begin()
         broadcast_status, request = self.sync.on_tick(self.height)
-        extra = []
+        extra: list[Outbound] = []
         if broadcast_status:
             extra.append(Outbound(None, self.status_message()))
         if request is not None:
             extra.append(Outbound(self.sync.pick_peer(), request))
-        return self._engine_plan(Tick(), extra)
+        return self._engine_plan(TICK, extra)
 
     def propose(self, now_ms: int) -> Plan:
         """A block interval passed: cut a batch; forward it if another node proposes."""
@@ -202,6 +203,8 @@ class Replica:
         if not self._outstanding:
             raise ReplicaInvariantError("done() without an outstanding plan")
         self._outstanding = False
+        if plan is EMPTY_PLAN:
+            return []
         if len(applied) != len(plan.blocks) or len(signatures) != len(plan.sends):
             raise ReplicaInvariantError("a plan was carried out only in part")
         for out, signature in zip(plan.sends, signatures):
@@ -240,6 +243,8 @@ class Replica:
         return self._effects_plan(self.engine.step(event), extra)
 
     def _effects_plan(self, effects: Effects, extra: Iterable[Outbound] = ()) -> Plan:
+        if not extra and effects.is_empty():
+            return self._plan(EMPTY_PLAN)  # most ticks: nothing to do, nothing to build
         sends = [self._outbound(send.to, send.message) for send in effects.send]
         sends.extend(extra)
         for request in effects.catch_up:

@@ -10,8 +10,8 @@ from ledger.receipts import AppliedBlock
 from qenex_node.core.mempool import Mempool
 from qenex_node.core.sync import CommittedBlock
 from simulations.invariants import Checker
-from simulations.runner import run_scenario
-from simulations.scenario import NetworkConfig, Scenario, Workload
+from simulations.runner import LEADER, run_scenario
+from simulations.scenario import Crash, NetworkConfig, Scenario, Workload
 
 CHAIN = "qenex-sim"
 
@@ -84,12 +84,14 @@ def test_no_equivocation_fails_on_two_signatures_at_one_position():
 
 @pytest.mark.parametrize("algorithm", ["pbft", "raft"])
 def test_disabled_mempool_cleanup_is_caught_as_double_commit(monkeypatch, algorithm):
-    """The planted bug of the issue: committed transactions never leave the mempool, so
-    they are proposed again after the proposal timeout and ordered twice."""
+    """The planted bug of the issue: committed transactions never leave the mempool. A
+    backup keeps re-forwarding them (the leader refuses what it committed), but once a
+    leader crash makes that backup the leader, it proposes them again: ordered twice."""
     monkeypatch.setattr(Mempool, "remove_committed", lambda self, tx_ids: None)
-    scenario = Scenario(algorithm=algorithm, nodes=4, seed=3, duration_ms=8_000,
+    scenario = Scenario(algorithm=algorithm, nodes=4, seed=3, duration_ms=12_000,
                         network=NetworkConfig(delay_min_ms=1, delay_mean_ms=3),
-                        workload=Workload(tx_per_s=100))
+                        workload=Workload(tx_per_s=100), engine={"view_timeout_ticks": 50},
+                        faults=(Crash(node=LEADER, at_ms=5_000),))
     result = run_scenario(scenario)
     broken = {r.name for r in result.invariants if not r.ok}
     assert "no_double_commit" in broken, result.summary()["invariants"]
@@ -97,8 +99,9 @@ def test_disabled_mempool_cleanup_is_caught_as_double_commit(monkeypatch, algori
 
 @pytest.mark.parametrize("algorithm", ["pbft", "raft"])
 def test_the_same_run_without_the_bug_orders_every_transaction_once(algorithm):
-    scenario = Scenario(algorithm=algorithm, nodes=4, seed=3, duration_ms=8_000,
+    scenario = Scenario(algorithm=algorithm, nodes=4, seed=3, duration_ms=12_000,
                         network=NetworkConfig(delay_min_ms=1, delay_mean_ms=3),
-                        workload=Workload(tx_per_s=100))
+                        workload=Workload(tx_per_s=100), engine={"view_timeout_ticks": 50},
+                        faults=(Crash(node=LEADER, at_ms=5_000),))
     result = run_scenario(scenario)
     assert result.ok, result.failure_message()
