@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from consensus import canonical
 from consensus.api import EngineConfig
 from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange, primary_of
-from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
+from consensus.pbft.certificates import quorum_of
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage
 
 KEY_VIEW = "pbft/view"
 KEY_STABLE = "pbft/stable"
@@ -151,15 +152,15 @@ class Replica:
         return self.config.validators.size
 
     @property
-    def faults(self) -> int:
-        if self.config.fault_tolerance is not None:
-            return self.config.fault_tolerance
-        return max_faulty_bft(self.nodes)
+    def quorum(self) -> int:
+        """2f + 1 (n - f in general, so any two quorums share an honest replica); the same
+        number the certificate checks use (`quorum_of`, from `types.bft_quorum`)."""
+        return quorum_of(self.config)
 
     @property
-    def quorum(self) -> int:
-        """2f + 1 (n - f in general, so any two quorums share an honest replica)."""
-        return self.nodes - self.faults
+    def faults(self) -> int:
+        """f, derived from the quorum so the f + 1 and 2f + 1 thresholds cannot drift."""
+        return self.nodes - self.quorum
 
     @property
     def low_water_mark(self) -> int:
