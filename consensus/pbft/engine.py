@@ -9,6 +9,7 @@ Phases live in their own modules:
   normal_case.py   PRE-PREPARE / PREPARE / COMMIT, in-order commit        (§4.2)
   checkpoint.py    CHECKPOINT, water marks, garbage collection, catch-up  (§4.3, TOCS §5.3.2)
   view_change.py   timer, VIEW-CHANGE, NEW-VIEW                          (§4.4, §4.5.2)
+  status.py        STATUS and retransmission of lost messages            (TOCS §5.2)
   recovery.py      rebuilding from durable records at start-up
   certificates.py  checking signed sub-messages and commit certificates
 Every refused input becomes a `Rejected` note with its reason; nothing raises on bad
@@ -35,10 +36,19 @@ from consensus.api import (
 from consensus.pbft.certificates import check_commit_certificate
 from consensus.pbft.checkpoint import on_applied, on_checkpoint, on_synced, on_tick_catch_up
 from consensus.pbft.inbox import take_pending
-from consensus.pbft.messages import Checkpoint, Commit, NewView, Prepare, PrePrepare, ViewChange
+from consensus.pbft.messages import (
+    Checkpoint,
+    Commit,
+    NewView,
+    Prepare,
+    PrePrepare,
+    Status,
+    ViewChange,
+)
 from consensus.pbft.normal_case import on_commit, on_pre_prepare, on_prepare, on_propose
 from consensus.pbft.recovery import on_restore
 from consensus.pbft.state import Replica
+from consensus.pbft.status import on_status, on_tick_status
 from consensus.pbft.view_change import on_new_view, on_tick_view, on_view_change
 from consensus.types import Block, Certificate
 
@@ -49,6 +59,7 @@ _HANDLERS = {
     Checkpoint: on_checkpoint,
     ViewChange: on_view_change,
     NewView: on_new_view,
+    Status: on_status,
 }
 
 
@@ -72,6 +83,7 @@ class PbftEngine:
         elif isinstance(event, Tick):
             on_tick_view(r, fx)
             on_tick_catch_up(r, fx)
+            on_tick_status(r, fx)
         elif isinstance(event, Propose):
             on_propose(r, fx, event)
         elif isinstance(event, Applied):

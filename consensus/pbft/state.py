@@ -47,6 +47,7 @@ KEY_VIEW_CHANGE = "pbft/view_change"
 KEY_NEW_VIEW = "pbft/new_view"
 PREFIX_PRE_PREPARE = "pbft/pp/"
 PREFIX_PREPARED = "pbft/prepared/"
+VIEW_TIMEOUT_DOUBLINGS_MAX = 4  # the view timeout grows to at most 16 x its base
 
 
 def pre_prepare_key(sequence: int) -> str:
@@ -132,6 +133,11 @@ class Replica:
     request_waiting: bool = False
     view_change_timer_on: bool = False
     resend_ticks: int = 0
+    ticks: int = 0  # ticks since start: the replica's only clock
+    # Retransmission (status.py, TOCS 2002 §5.2).
+    status_ticks: int = 0  # ticks stalled while waiting for something
+    checkpoint_wait_ticks: int = 0  # ticks since an applied checkpoint is not yet stable
+    status_answered: dict[NodeId, int] = field(default_factory=dict)  # sender -> tick
     # Buffered future messages: (sender, message, signature), bounded per sender.
     pending: list[tuple[NodeId, object, bytes]] = field(default_factory=list)
     pending_per_sender: dict[NodeId, int] = field(default_factory=dict)
@@ -191,5 +197,10 @@ class Replica:
         return None
 
     def view_timeout_ticks(self) -> int:
-        """The view-change timer doubles with each view that failed to commit (§4.5.2)."""
-        return self.config.view_timeout_ticks << min(self.failed_view_changes, 16)
+        """The view-change timer doubles with each view that failed to commit (§4.5.2),
+        up to VIEW_TIMEOUT_DOUBLINGS_MAX times: doubling lets the timeout outgrow an
+        unknown message delay after GST, the cap keeps a run of failed views (lost
+        messages, silent primaries) from freezing the cluster for minutes. Any commit
+        resets it (`mark_committed`)."""
+        doublings = min(self.failed_view_changes, VIEW_TIMEOUT_DOUBLINGS_MAX)
+        return self.config.view_timeout_ticks << doublings

@@ -79,7 +79,9 @@ def config(node: int, **overrides: object) -> EngineConfig:
     validators = ValidatorSet(tuple(Validator(i, bytes([i])) for i in range(NODES)))
     base = dict(node_id=node, validators=validators, chain_id=CHAIN, verifier=HmacVerifier(),
                 view_timeout_ticks=10, checkpoint_interval_blocks=2, log_window_blocks=4,
-                inflight_blocks_max=3)
+                inflight_blocks_max=3,
+                # Status (TOCS §5.2) only after the view timer, unless a test asks for it.
+                heartbeat_ticks=100)
     base.update(overrides)
     return EngineConfig(**base)  # type: ignore[arg-type]
 
