@@ -35,6 +35,7 @@ from consensus.api import (
 )
 from consensus.pbft.certificates import check_commit_certificate
 from consensus.pbft.checkpoint import on_applied, on_checkpoint, on_synced, on_tick_catch_up
+from consensus.pbft.header import tick_time
 from consensus.pbft.inbox import take_pending
 from consensus.pbft.messages import (
     Checkpoint,
@@ -81,6 +82,7 @@ class PbftEngine:
         if isinstance(event, Receive):
             self._receive(fx, event.sender, event.message, event.signature)
         elif isinstance(event, Tick):
+            tick_time(r)
             on_tick_view(r, fx)
             on_tick_catch_up(r, fx)
             on_tick_status(r, fx)

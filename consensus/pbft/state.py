@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 
 from consensus import canonical
 from consensus.api import EngineConfig
-from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange, primary_of
 from consensus.pbft.certificates import quorum_of
+from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange, primary_of
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage
 
 KEY_VIEW = "pbft/view"
@@ -113,7 +113,15 @@ class Replica:
     committed_hashes: dict[int, bytes] = field(default_factory=dict)  # above stable only
     applied_height: int = 0
     applied_root: bytes = EMPTY_ROOT
-    last_timestamp_ms: int = 0
+    # Root per recently applied height (None: skipped by state transfer), for header.py.
+    applied_roots: dict[int, bytes | None] = field(default_factory=lambda: {0: EMPTY_ROOT})
+    last_timestamp_ms: int = 0  # latest header timestamp accepted or proposed
+    # The replica's estimate of the time (header.py): latest Propose timestamp + ticks.
+    clock_ms: int = 0
+    clock_from_propose: bool = False
+    clock_known: bool = False  # anchored on committed timestamps (no Propose seen)
+    committed_timestamp_ms: int | None = None  # of the block at committed_height
+    state_wait_height: int = 0  # a buffered pre-prepare waits until this is applied
     # Primary: the highest sequence assigned in this view, and its block hash.
     assigned_sequence: int = 0
     own_unsigned: dict[int, PrePrepare] = field(default_factory=dict)

@@ -46,7 +46,7 @@ def status_period_ticks(r: Replica) -> int:
 # ------------------------------------------------------------------ the stalled replica
 def on_tick_status(r: Replica, fx: EffectsBuilder) -> None:
     r.ticks += 1
-    stalled = r.view_changing or request_waiting(r) or any(
+    stalled = r.view_changing or request_waiting(r) or r.state_wait_height > 0 or any(
         n > r.committed_height for n in r.commits)
     r.status_ticks = r.status_ticks + 1 if stalled else 0
     checkpoint_due = (r.applied_height // r.config.checkpoint_interval_blocks

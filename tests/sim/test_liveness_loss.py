@@ -16,6 +16,7 @@ The default suite runs a few seeds per loss rate; the 50-seed sweep is `slow`
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -79,7 +80,7 @@ def measure(result: SimulationResult) -> Liveness:
     stop_ms = load.stop_ms if load.stop_ms is not None else result.scenario.duration_ms * 4 // 5
     times = sorted(t for t in result.commit_times_ms.values() if t <= stop_ms)
     marks = [load.start_ms, *times, stop_ms]
-    gap = max(b - a for a, b in zip(marks, marks[1:], strict=False))
+    gap = max(b - a for a, b in itertools.pairwise(marks))
     return Liveness(result.counters.get("submitted_txs", 0), result.committed_txs, gap)
 
 
