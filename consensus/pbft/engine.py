@@ -27,11 +27,13 @@ from consensus.api import (
     EngineStatus,
     Input,
     Propose,
+    ReadRequest,
     Receive,
     RejectReason,
     Restore,
     Synced,
     Tick,
+    TransferLeadership,
 )
 from consensus.pbft.certificates import check_commit_certificate
 from consensus.pbft.checkpoint import on_applied, on_checkpoint, on_synced, on_tick_catch_up
@@ -94,6 +96,13 @@ class PbftEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
+        elif isinstance(event, ReadRequest):
+            # A BFT read barrier (a height learned from 2f + 1 replicas) is its own issue.
+            fx.reject(RejectReason.MALFORMED, None,
+                      f"read {event.request_id}: pbft has no read barrier yet")
+        elif isinstance(event, TransferLeadership):
+            fx.reject(RejectReason.MALFORMED, None,
+                      "pbft changes primaries by view change only")
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
         if r.replay_needed:
