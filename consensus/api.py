@@ -36,7 +36,9 @@ messages, and a replica checks a NEW-VIEW by re-deriving it from the 2f + 1 view
 it contains, checking their signatures through `config.verifier`. Checkpoints carry the
 state root each replica learns from `Applied`. Durable: view, own votes, prepared and
 committed positions, stable checkpoint. A replica behind the stable checkpoint emits
-`CatchUp`.
+`CatchUp`. Lost messages are recovered by STATUS and retransmission (TOCS 2002 §5.2).
+Backups check a proposed header's timestamp and state root. PBFT refuses `ReadRequest`
+(the BFT read barrier is separate work) and `TransferLeadership`.
 
 Raft (Ongaro & Ousterhout 2014, thesis). Blocks are log entries and log index = block
 height (a new leader's no-op entry is an empty block); `Propose` on the leader appends an
@@ -44,9 +46,13 @@ entry of the current term. `Tick` drives randomised election timeouts (seeded
 RNG) and heartbeats; pre-vote and check-quorum are internal roles. Term, vote and log
 entries are `persist` ops that the driver writes before sending the reply that depends on
 them (thesis §3.8). An entry commits when a majority stores it and it is of the current
-term. The `Certificate` is, on the leader, the majority's signed acks of that term; on a
-follower, the leader's signed AppendEntries whose commit index covers the block (Raft
-trusts its nodes, so this proves the height committed, not against a lying leader).
+term. The `Certificate` is, on the leader, the majority's signed acks of that term, each
+naming the block's hash among the entries it vouches for; on a follower, the leader's
+signed AppendEntries naming the block's hash among the heights it announces committed.
+Every counted signature covers the block hash, so a certificate proves which block was
+committed, not only the height (Raft trusts its nodes: not proof against a lying leader).
+`ReadRequest` runs ReadIndex on the leader (answered in `Effects.reads`); followers refuse
+it with NOT_LEADER so the driver forwards it. `TransferLeadership` is thesis §3.10.
 A follower behind the leader's compacted log emits `CatchUp` (the ledger's blocks are the
 snapshot), then `Synced` tells it where its log now starts.
 

@@ -36,7 +36,7 @@ NODES = 7
 DURATION_MS = 20_000
 LOSS_RATES = (0.02, 0.05, 0.10)
 COMMITTED_FRACTION_MIN = 0.90
-QUICK_SEEDS = tuple(range(1, 5))
+QUICK_SEEDS = tuple(range(1, 9))
 SWEEP_SEEDS = tuple(range(1, 51))
 
 
