@@ -290,5 +290,6 @@ def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:
     r.request_waiting = False
     r.timer_ticks = 0
     r.stalled_ticks = 0
+    r.status_ticks = 0  # progress: only a replica stalled for a whole period asks
     r.failed_view_changes = 0
     r.commits.pop(height, None)
