@@ -1,7 +1,8 @@
 """Tier (b): liveness under message loss with f faulty nodes (issue 11).
 
-7 nodes; PBFT with f = 2 byzantine replicas that send nothing at all (silent), Raft with
-f = 3 nodes crashed for good from the start, so every remaining node is needed for a
+7 nodes; PBFT with f = 2 byzantine replicas that send nothing at all (silent), or with
+the primaries of views 0 and 1 crashed for good; Raft with f = 3 nodes crashed for good
+from the start, so every remaining node is needed for a
 quorum and any lost message must be recovered by a rule the engine names (ARCHITECTURE
 rule 13). The network drops 2 %, 5 % or 10 % of the packets; there is no other fault, so
 GST is the start of the run and every transaction submitted counts as offered.
@@ -45,13 +46,18 @@ def silent(ctx: ByzantineContext, send: Send) -> list[tuple[int, object]]:
     return []
 
 
-def scenario(algorithm: str, drop: float, seed: int) -> Scenario:
+def scenario(case: str, drop: float, seed: int) -> Scenario:
+    """`pbft`: f silent backups; `pbft_crashed_primaries`: the primaries of views 0 and 1
+    crashed for good, so the cluster starts with two view changes; `raft`: f crashed."""
     network = NetworkConfig(delay_min_ms=1, delay_mean_ms=4, drop_probability=drop)
-    if algorithm == "pbft":
-        faulty = ((NODES - 1) // 3)
+    if case.startswith("pbft"):
+        faulty = (NODES - 1) // 3
         byzantine = tuple(ByzantineNode(NODES - 1 - i, silent) for i in range(faulty))
+        crashed = tuple(Crash(i, at_ms=0) for i in range(faulty))
         return Scenario(algorithm="pbft", nodes=NODES, seed=seed, duration_ms=DURATION_MS,
-                        network=network, byzantine=byzantine, workload=Workload(tx_per_s=200),
+                        network=network, workload=Workload(tx_per_s=200),
+                        byzantine=byzantine if case == "pbft" else (),
+                        faults=crashed if case == "pbft_crashed_primaries" else (),
                         engine={"view_timeout_ticks": 50}, liveness_window_ms=5_000)
     crashed = tuple(Crash(NODES - 1 - i, at_ms=0) for i in range((NODES - 1) // 2))
     return Scenario(algorithm="raft", nodes=NODES, seed=seed, duration_ms=DURATION_MS,
@@ -84,15 +90,15 @@ def measure(result: SimulationResult) -> Liveness:
     return Liveness(result.counters.get("submitted_txs", 0), result.committed_txs, gap)
 
 
-def run(algorithm: str, drop: float, seed: int) -> Liveness:
-    result = run_scenario(scenario(algorithm, drop, seed))
+def run(case: str, drop: float, seed: int) -> Liveness:
+    result = run_scenario(scenario(case, drop, seed))
     assert result.ok, result.failure_message()
     return measure(result)
 
 
-def sweep(algorithm: str, drop: float, seeds: tuple[int, ...]) -> dict[str, float]:
+def sweep(case: str, drop: float, seeds: tuple[int, ...]) -> dict[str, float]:
     """Summary over seeds: mean and worst committed fraction, median and worst stall."""
-    runs = [run(algorithm, drop, seed) for seed in seeds]
+    runs = [run(case, drop, seed) for seed in seeds]
     fractions = sorted(r.committed_fraction for r in runs)
     stalls = sorted(r.recovery_ms for r in runs)
     return {"seeds": len(runs), "fraction_mean": sum(fractions) / len(runs),
@@ -100,31 +106,36 @@ def sweep(algorithm: str, drop: float, seeds: tuple[int, ...]) -> dict[str, floa
             "recovery_ms_max": stalls[-1]}
 
 
-def check(algorithm: str, drop: float, seeds: tuple[int, ...]) -> None:
+def check(case: str, drop: float, seeds: tuple[int, ...]) -> None:
     for seed in seeds:
-        live = run(algorithm, drop, seed)
+        live = run(case, drop, seed)
         assert live.committed_fraction >= COMMITTED_FRACTION_MIN, (
-            f"{algorithm} drop={drop} seed={seed}: committed {live.committed_txs} of "
+            f"{case} drop={drop} seed={seed}: committed {live.committed_txs} of "
             f"{live.offered_txs} offered ({live.committed_fraction:.1%}), longest stall "
             f"{live.recovery_ms} ms")
 
 
 @pytest.mark.parametrize("drop", LOSS_RATES)
-@pytest.mark.parametrize("algorithm", ("pbft", "raft"))
-def test_f_faulty_and_loss_commit_the_offered_load(algorithm: str, drop: float) -> None:
-    check(algorithm, drop, QUICK_SEEDS)
+@pytest.mark.parametrize("case", ("pbft", "raft"))
+def test_f_faulty_and_loss_commit_the_offered_load(case: str, drop: float) -> None:
+    check(case, drop, QUICK_SEEDS)
+
+
+@pytest.mark.parametrize("drop", LOSS_RATES)
+def test_crashed_primaries_and_loss_commit_the_offered_load(drop: float) -> None:
+    check("pbft_crashed_primaries", drop, QUICK_SEEDS[:2])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("drop", LOSS_RATES)
-@pytest.mark.parametrize("algorithm", ("pbft", "raft"))
-def test_sweep_50_seeds(algorithm: str, drop: float) -> None:
-    check(algorithm, drop, SWEEP_SEEDS)
+@pytest.mark.parametrize("case", ("pbft", "pbft_crashed_primaries", "raft"))
+def test_sweep_50_seeds(case: str, drop: float) -> None:
+    check(case, drop, SWEEP_SEEDS)
 
 
 if __name__ == "__main__":
     import json
     import sys
     seeds = tuple(range(1, int(sys.argv[3]) + 1)) if len(sys.argv) > 3 else QUICK_SEEDS
-    print(json.dumps({"algorithm": sys.argv[1], "drop": float(sys.argv[2]),
+    print(json.dumps({"case": sys.argv[1], "drop": float(sys.argv[2]),
                       **sweep(sys.argv[1], float(sys.argv[2]), seeds)}))
