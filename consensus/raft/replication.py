@@ -306,8 +306,10 @@ class ReplicationMixin:
         start = min(msg.leader_commit, msg.prev_log_index)
         start = max(start, last_new - 2 * self.config.log_window_blocks,
                     self.log.offset.index - 1)
-        hashes = tuple(self.log.hash_at(i) for i in range(start + 1, last_new + 1))
-        return tuple(h for h in hashes if h is not None)
+        hashes = [self.log.hash_at(i) for i in range(start + 1, last_new + 1)]
+        while None in hashes:  # keep the run ending at last_new: positions carry meaning
+            del hashes[:hashes.index(None) + 1]
+        return tuple(hashes)  # type: ignore[arg-type]
 
     def append_entries(self, entries: tuple[Entry, ...]) -> None:
         """Figure 2 receiver rules 3-4: drop a conflicting suffix, append what is new."""
