@@ -167,7 +167,11 @@ def on_tick_catch_up(r: Replica, fx: EffectsBuilder) -> None:
     if r.catch_up_wait_ticks > 0:
         r.catch_up_wait_ticks -= 1
         if r.catch_up_wait_ticks == 0 and r.committed_height < r.catch_up_target:
-            request_catch_up(r, fx, r.catch_up_target, r.catch_up_peers)
+            # Unanswered: the vouchers may be as far behind as we are now (they voted,
+            # then fell behind in a view change). Ask anyone: fetched blocks are checked
+            # against their commit certificates, so no peer needs to be trusted.
+            everyone = tuple(p for p in r.config.validators.node_ids if p != r.me)
+            request_catch_up(r, fx, r.catch_up_target, everyone)
         return
     above = [n for n in r.commits if n > r.committed_height]
     if not above:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from consensus import api, canonical
 from consensus.api import (
     Applied,
+    CatchUp,
     Persist,
     Propose,
     ReadRequest,
@@ -271,3 +272,15 @@ def test_pbft_refuses_reads_and_leadership_transfer() -> None:
         RejectReason.MALFORMED, None, "read 7: pbft has no read barrier yet"),))
     assert eng.step(TransferLeadership(2)) == api.Effects(notes=(Rejected(
         RejectReason.MALFORMED, None, "pbft changes primaries by view change only"),))
+
+
+# ------------------------------------------------------------------ state transfer
+def test_unanswered_state_transfer_asks_every_replica() -> None:
+    """The vouchers may have fallen behind since; a retry asks anyone - fetched blocks
+    are checked against their certificates, so no peer has to be trusted."""
+    eng = engine(3, view_timeout_ticks=8)
+    receive(eng, 0, Checkpoint(4, ROOT, b"\x04" * 32, 0))
+    assert receive(eng, 1, Checkpoint(4, ROOT, b"\x04" * 32, 1)).catch_up == (
+        CatchUp(4, (0, 1)),)
+    assert eng.step(Tick()).catch_up == ()
+    assert eng.step(Tick()).catch_up == (CatchUp(4, (0, 1, 2)),)

@@ -8,7 +8,9 @@ rule 13). The network drops 2 %, 5 % or 10 % of the packets; there is no other f
 GST is the start of the run and every transaction submitted counts as offered.
 
 Measures (see `measure`):
-* committed fraction: successful transactions committed / transactions offered;
+* committed fraction: successful transactions committed / transactions offered, where
+  offered means submitted to a node that passes it on (a silent byzantine node drops its
+  clients' transactions - a real client would retry elsewhere);
 * recovery time: the longest stretch without a newly committed block while transactions
   were offered, i.e. how long the worst lost message stalled the cluster.
 
@@ -17,13 +19,14 @@ The default suite runs a few seeds per loss rate; the 50-seed sweep is `slow`
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 
 import pytest
 
 from consensus.api import Send
-from simulations.runner import SimulationResult, run_scenario
+from simulations.runner import Simulation, SimulationResult
 from simulations.scenario import (
     ByzantineContext,
     ByzantineNode,
@@ -67,16 +70,23 @@ def scenario(case: str, drop: float, seed: int) -> Scenario:
 
 @dataclass(frozen=True, slots=True)
 class Liveness:
-    offered_txs: int
+    submitted_txs: int  # every transaction the workload submitted to a running node
+    swallowed_txs: int  # submitted to a silent byzantine node, which never passed it on
     committed_txs: int
     recovery_ms: int  # longest gap between commits while load was offered
+
+    @property
+    def offered_txs(self) -> int:
+        """What honest nodes were offered: a byzantine node may drop its clients' txs
+        (a client would retry elsewhere), which no consensus rule can recover."""
+        return self.submitted_txs - self.swallowed_txs
 
     @property
     def committed_fraction(self) -> float:
         return self.committed_txs / max(1, self.offered_txs)
 
 
-def measure(result: SimulationResult) -> Liveness:
+def measure(result: SimulationResult, swallowed_txs: int = 0) -> Liveness:
     """Committed fraction of the offered load and the longest commit stall.
 
     Load is offered from the workload's start to its stop; a stall is the time from one
@@ -87,13 +97,34 @@ def measure(result: SimulationResult) -> Liveness:
     times = sorted(t for t in result.commit_times_ms.values() if t <= stop_ms)
     marks = [load.start_ms, *times, stop_ms]
     gap = max(b - a for a, b in itertools.pairwise(marks))
-    return Liveness(result.counters.get("submitted_txs", 0), result.committed_txs, gap)
+    return Liveness(result.counters.get("submitted_txs", 0), swallowed_txs,
+                    result.committed_txs, gap)
+
+
+def run_counting_swallowed(sc: Scenario) -> tuple[SimulationResult, int]:
+    """Run, remembering what byzantine nodes admitted; those never committed were
+    swallowed (silent nodes do not forward: their engine knows no primary)."""
+    sim = Simulation(sc)
+    admitted: set[bytes] = set()
+    for byzantine in sc.byzantine:
+        node = sim.nodes[byzantine.node]
+
+        def admit(tx: bytes, admit_tx=node.admit) -> str:
+            admitted.add(hashlib.sha256(tx).digest())
+            return admit_tx(tx)
+        node.admit = admit  # type: ignore[method-assign]
+    result = sim.run()
+    honest = max((n for n in sim.nodes if n.node_id in sim.checker.honest),
+                 key=lambda n: len(n.durable.chain))
+    committed = {hashlib.sha256(tx).digest() for item in honest.durable.chain
+                 for tx in item.block.txs}
+    return result, len(admitted - committed)
 
 
 def run(case: str, drop: float, seed: int) -> Liveness:
-    result = run_scenario(scenario(case, drop, seed))
+    result, swallowed = run_counting_swallowed(scenario(case, drop, seed))
     assert result.ok, result.failure_message()
-    return measure(result)
+    return measure(result, swallowed)
 
 
 def sweep(case: str, drop: float, seeds: tuple[int, ...]) -> dict[str, float]:
