@@ -2,8 +2,9 @@
 
     effects = engine.step(input)
 
-Inputs are `Tick`, `Receive`, `Propose`, `Restore`, plus two feedback inputs the driver
-gives after carrying out a commit or a catch-up (`Applied`, `Synced`). An engine never
+Inputs are `Tick`, `Receive`, `Propose`, `Restore`, two feedback inputs the driver
+gives after carrying out a commit or a catch-up (`Applied`, `Synced`), and two requests
+from clients or operators (`ReadRequest`, `TransferLeadership`). An engine never
 reads a clock, a socket, a disk or the global RNG: time arrives as ticks, randomness from
 named streams `config.rng("election")` split off the config's seed, durable state through
 `Restore`, and messages already
@@ -19,7 +20,9 @@ The driver carries out `Effects` in this order, and only then feeds the next inp
   3. commit   - apply committed blocks to the ledger in height order, answer clients, then
                 feed `Applied(height, block_hash, state_root)` back;
   4. catch_up - fetch the blocks named by `CatchUp` from peers, check their certificates,
-                apply them, then feed `Synced(height, block_hash, state_root)`.
+                apply them, then feed `Synced(height, block_hash, state_root)`;
+  5. reads    - each `ReadReady(request_id, index)` answers a `ReadRequest`: serve it
+                once the ledger has applied `index`.
 
 How each protocol maps onto this contract
 -----------------------------------------
@@ -33,7 +36,9 @@ messages, and a replica checks a NEW-VIEW by re-deriving it from the 2f + 1 view
 it contains, checking their signatures through `config.verifier`. Checkpoints carry the
 state root each replica learns from `Applied`. Durable: view, own votes, prepared and
 committed positions, stable checkpoint. A replica behind the stable checkpoint emits
-`CatchUp`.
+`CatchUp`. Lost messages are recovered by STATUS and retransmission (TOCS 2002 §5.2).
+Backups check a proposed header's timestamp and state root. PBFT refuses `ReadRequest`
+(the BFT read barrier is separate work) and `TransferLeadership`.
 
 Raft (Ongaro & Ousterhout 2014, thesis). Blocks are log entries and log index = block
 height (a new leader's no-op entry is an empty block); `Propose` on the leader appends an
@@ -41,9 +46,13 @@ entry of the current term. `Tick` drives randomised election timeouts (seeded
 RNG) and heartbeats; pre-vote and check-quorum are internal roles. Term, vote and log
 entries are `persist` ops that the driver writes before sending the reply that depends on
 them (thesis §3.8). An entry commits when a majority stores it and it is of the current
-term. The `Certificate` is, on the leader, the majority's signed acks of that term; on a
-follower, the leader's signed AppendEntries whose commit index covers the block (Raft
-trusts its nodes, so this proves the height committed, not against a lying leader).
+term. The `Certificate` is, on the leader, the majority's signed acks of that term, each
+naming the block's hash among the entries it vouches for; on a follower, the leader's
+signed AppendEntries naming the block's hash among the heights it announces committed.
+Every counted signature covers the block hash, so a certificate proves which block was
+committed, not only the height (Raft trusts its nodes: not proof against a lying leader).
+`ReadRequest` runs ReadIndex on the leader (answered in `Effects.reads`); followers refuse
+it with NOT_LEADER so the driver forwards it. `TransferLeadership` is thesis §3.10.
 A follower behind the leader's compacted log emits `CatchUp` (the ledger's blocks are the
 snapshot), then `Synced` tells it where its log now starts.
 
@@ -124,7 +133,26 @@ class Synced:
     state_root: bytes
 
 
-Input = Tick | Receive | Propose | Restore | Applied | Synced
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """A client wants a linearizable read; `request_id` names it in the answer.
+
+    Answered by `Effects.reads` (`ReadReady`) once the engine knows an index whose
+    application makes the read linearizable (Raft ReadIndex, thesis §6.4), or refused
+    with a `Rejected` note (NOT_LEADER, OVER_LIMIT; engines without a read barrier refuse
+    every read) so the driver can forward or retry.
+    """
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLeadership:
+    """Operator request: hand leadership to validator `to` (Raft thesis §3.10)."""
+    to: NodeId
+
+
+Input = (Tick | Receive | Propose | Restore | Applied | Synced | ReadRequest
+         | TransferLeadership)
 
 
 # ---------------------------------------------------------------- effects
@@ -189,15 +217,25 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadReady:
+    """The read `request_id`, begun before the step that produced this, is linearizable
+    once the driver's ledger has applied `index`: serve it from state at >= index."""
+    request_id: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
 class Effects:
     persist: tuple[Persist, ...] = ()
     send: tuple[Send, ...] = ()
     commit: tuple[Commit, ...] = ()
     catch_up: tuple[CatchUp, ...] = ()
     notes: tuple[Note | Rejected, ...] = ()
+    reads: tuple[ReadReady, ...] = ()
 
     def is_empty(self) -> bool:
-        return not (self.persist or self.send or self.commit or self.catch_up or self.notes)
+        return not (self.persist or self.send or self.commit or self.catch_up or self.notes
+                    or self.reads)
 
 
 EMPTY_EFFECTS = Effects()
@@ -211,13 +249,14 @@ class EffectsBuilder:
     commit: list[Commit] = field(default_factory=list)
     catch_up: list[CatchUp] = field(default_factory=list)
     notes: list[Note | Rejected] = field(default_factory=list)
+    reads: list[ReadReady] = field(default_factory=list)
 
     def reject(self, reason: RejectReason, sender: NodeId | None, detail: str) -> None:
         self.notes.append(Rejected(reason, sender, detail))
 
     def build(self) -> Effects:
         return Effects(tuple(self.persist), tuple(self.send), tuple(self.commit),
-                       tuple(self.catch_up), tuple(self.notes))
+                       tuple(self.catch_up), tuple(self.notes), tuple(self.reads))
 
 
 # ---------------------------------------------------------------- config
@@ -239,7 +278,7 @@ class EngineConfig:
     # Timeouts, in ticks (the driver's tick is `tick_ms`, default 10 ms).
     tick_ms: int = 10
     election_timeout_ticks: int = 100  # Raft: lower bound; randomised in [T, 2T)
-    heartbeat_ticks: int = 10
+    heartbeat_ticks: int = 10  # Raft heartbeat; PBFT status period (TOCS 2002 §5.2)
     view_timeout_ticks: int = 200  # PBFT view change / HotStuff pacemaker / Tendermint base
     round_timeout_delta_ticks: int = 50  # Tendermint: added per round
     # Limits.
@@ -249,6 +288,9 @@ class EngineConfig:
     checkpoint_interval_blocks: int = 16  # PBFT checkpoint period K; Raft snapshot period
     log_window_blocks: int = 64  # PBFT water mark window L (high = low + L)
     pending_messages_max: int = 10_000  # buffered future messages, per engine
+    # PBFT: how far a proposed header's timestamp may lie ahead of this replica's own
+    # estimate of the time (latest `Propose` timestamp plus ticks since), in ms.
+    timestamp_skew_max_ms: int = 2_000
 
     def rng(self, stream: str) -> random.Random:
         """An independent deterministic stream split off `seed` (never the global RNG)."""

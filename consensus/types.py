@@ -24,9 +24,13 @@ def max_faulty_bft(nodes: int) -> int:
     return (nodes - 1) // 3
 
 
-def bft_quorum(nodes: int) -> int:
-    """Votes needed so any two quorums share an honest node: n - f (= 2f + 1 when n = 3f + 1)."""
-    return nodes - max_faulty_bft(nodes)
+def bft_quorum(nodes: int, faults: int | None = None) -> int:
+    """Votes needed so any two quorums share an honest node: n - f (= 2f + 1 when n = 3f + 1).
+
+    The one definition every byzantine-tolerant rule uses (PBFT's prepared, committed and
+    stable-checkpoint predicates, certificate checks). `faults` is a configured f
+    (`EngineConfig.fault_tolerance`); None derives the largest f that n allows."""
+    return nodes - (max_faulty_bft(nodes) if faults is None else faults)
 
 
 def max_faulty_cft(nodes: int) -> int:

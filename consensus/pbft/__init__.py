@@ -8,6 +8,8 @@ from consensus.pbft.messages import (
                                      Prepare,
                                      PreparedCertificate,
                                      PrePrepare,
+                                     SlotStatus,
+                                     Status,
                                      ViewChange,
 )
 
@@ -21,5 +23,7 @@ __all__ = [
                                      "PrePrepare",
                                      "Prepare",
                                      "PreparedCertificate",
+                                     "SlotStatus",
+                                     "Status",
                                      "ViewChange",
 ]

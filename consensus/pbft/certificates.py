@@ -28,15 +28,22 @@ from consensus.pbft.messages import (
     ViewChange,
     primary_of,
 )
-from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, Certificate, SignedMessage
+from consensus.types import (
+    EMPTY_ROOT,
+    GENESIS_HASH,
+    Block,
+    Certificate,
+    SignedMessage,
+    bft_quorum,
+)
 
 COMMIT_CERTIFICATE_KIND = "pbft.commit"
 
 
 def quorum_of(config: EngineConfig) -> int:
-    nodes = config.validators.size
-    faults = config.fault_tolerance if config.fault_tolerance is not None else (nodes - 1) // 3
-    return nodes - faults
+    """2f + 1 for this config: `consensus.types.bft_quorum` is the one formula; the
+    replica's own predicates (state.py) and these checks both come through here."""
+    return bft_quorum(config.validators.size, config.fault_tolerance)
 
 
 def signed_ok(config: EngineConfig, signed: SignedMessage, kind: type) -> bool:

@@ -29,6 +29,7 @@ from consensus.api import (
     Send,
     Synced,
 )
+from consensus.pbft.header import remember_root, remember_synced
 from consensus.pbft.messages import Checkpoint
 from consensus.pbft.normal_case import mark_committed, try_commit, try_prepared
 from consensus.pbft.state import (
@@ -45,7 +46,16 @@ def on_applied(r: Replica, fx: EffectsBuilder, event: Applied) -> None:
     if event.height < r.applied_height:
         return
     r.applied_height, r.applied_root = event.height, event.state_root
+    note_state(r, event.height, event.state_root)
     send_checkpoint(r, fx, event.height, event.block_hash, event.state_root)
+
+
+def note_state(r: Replica, height: int, state_root: bytes) -> None:
+    """Remember the root for header checks; wake a pre-prepare that waited for it."""
+    remember_root(r, height, state_root)
+    if r.state_wait_height and height >= r.state_wait_height:
+        r.state_wait_height = 0
+        r.replay_needed = True
 
 
 def send_checkpoint(r: Replica, fx: EffectsBuilder, height: int, block_hash: bytes,
@@ -141,7 +151,9 @@ def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     if event.height > r.committed_height:
         mark_committed(r, event.height, event.block_hash)
     if event.height >= r.applied_height:
+        remember_synced(r, r.applied_height, event.height, event.state_root)
         r.applied_height, r.applied_root = event.height, event.state_root
+        note_state(r, event.height, event.state_root)
         send_checkpoint(r, fx, event.height, event.block_hash, event.state_root)
     r.catch_up_wait_ticks = 0
     if r.committed_height < r.catch_up_target:
@@ -155,7 +167,11 @@ def on_tick_catch_up(r: Replica, fx: EffectsBuilder) -> None:
     if r.catch_up_wait_ticks > 0:
         r.catch_up_wait_ticks -= 1
         if r.catch_up_wait_ticks == 0 and r.committed_height < r.catch_up_target:
-            request_catch_up(r, fx, r.catch_up_target, r.catch_up_peers)
+            # Unanswered: the vouchers may be as far behind as we are now (they voted,
+            # then fell behind in a view change). Ask anyone: fetched blocks are checked
+            # against their commit certificates, so no peer needs to be trusted.
+            everyone = tuple(p for p in r.config.validators.node_ids if p != r.me)
+            request_catch_up(r, fx, r.catch_up_target, everyone)
         return
     above = [n for n in r.commits if n > r.committed_height]
     if not above:

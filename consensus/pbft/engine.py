@@ -9,6 +9,7 @@ Phases live in their own modules:
   normal_case.py   PRE-PREPARE / PREPARE / COMMIT, in-order commit        (§4.2)
   checkpoint.py    CHECKPOINT, water marks, garbage collection, catch-up  (§4.3, TOCS §5.3.2)
   view_change.py   timer, VIEW-CHANGE, NEW-VIEW                          (§4.4, §4.5.2)
+  status.py        STATUS and retransmission of lost messages            (TOCS §5.2)
   recovery.py      rebuilding from durable records at start-up
   certificates.py  checking signed sub-messages and commit certificates
 Every refused input becomes a `Rejected` note with its reason; nothing raises on bad
@@ -26,19 +27,31 @@ from consensus.api import (
     EngineStatus,
     Input,
     Propose,
+    ReadRequest,
     Receive,
     RejectReason,
     Restore,
     Synced,
     Tick,
+    TransferLeadership,
 )
 from consensus.pbft.certificates import check_commit_certificate
 from consensus.pbft.checkpoint import on_applied, on_checkpoint, on_synced, on_tick_catch_up
+from consensus.pbft.header import tick_time
 from consensus.pbft.inbox import take_pending
-from consensus.pbft.messages import Checkpoint, Commit, NewView, Prepare, PrePrepare, ViewChange
+from consensus.pbft.messages import (
+    Checkpoint,
+    Commit,
+    NewView,
+    Prepare,
+    PrePrepare,
+    Status,
+    ViewChange,
+)
 from consensus.pbft.normal_case import on_commit, on_pre_prepare, on_prepare, on_propose
 from consensus.pbft.recovery import on_restore
 from consensus.pbft.state import Replica
+from consensus.pbft.status import on_status, on_tick_status
 from consensus.pbft.view_change import on_new_view, on_tick_view, on_view_change
 from consensus.types import Block, Certificate
 
@@ -49,6 +62,7 @@ _HANDLERS = {
     Checkpoint: on_checkpoint,
     ViewChange: on_view_change,
     NewView: on_new_view,
+    Status: on_status,
 }
 
 
@@ -70,8 +84,10 @@ class PbftEngine:
         if isinstance(event, Receive):
             self._receive(fx, event.sender, event.message, event.signature)
         elif isinstance(event, Tick):
+            tick_time(r)
             on_tick_view(r, fx)
             on_tick_catch_up(r, fx)
+            on_tick_status(r, fx)
         elif isinstance(event, Propose):
             on_propose(r, fx, event)
         elif isinstance(event, Applied):
@@ -80,6 +96,13 @@ class PbftEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
+        elif isinstance(event, ReadRequest):
+            # A BFT read barrier (a height learned from 2f + 1 replicas) is its own issue.
+            fx.reject(RejectReason.MALFORMED, None,
+                      f"read {event.request_id}: pbft has no read barrier yet")
+        elif isinstance(event, TransferLeadership):
+            fx.reject(RejectReason.MALFORMED, None,
+                      "pbft changes primaries by view change only")
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
         if r.replay_needed:

@@ -12,7 +12,9 @@ the double-sign guard and the simulator's equivocation checker refuse two differ
 messages at one position. The positions are exactly the paper's "a replica accepts /
 sends at most one ... for a given view and sequence number" rules (§4.2, TOCS §4.3):
 one PRE-PREPARE and one PREPARE and one COMMIT per (view, sequence), one CHECKPOINT per
-sequence, one VIEW-CHANGE and one NEW-VIEW per view.
+sequence, one VIEW-CHANGE and one NEW-VIEW per view. STATUS (TOCS 2002 §5.2) binds
+nothing and has no position; the retransmissions it triggers are the very same message
+objects sent before, so they sign the same bytes at the same position.
 
 Signed sub-messages (inside certificates, VIEW-CHANGE and NEW-VIEW) are
 `consensus.types.SignedMessage`; the engine checks their signatures itself.
@@ -123,4 +125,32 @@ class NewView:
         return ("pbft.new_view", self.view)
 
 
-PBFT_MESSAGES = (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+@canonical.register("pbft.slot_status.v1")
+@dataclass(frozen=True, slots=True)
+class SlotStatus:
+    """What a replica holds for one sequence of its current view: whether it has the
+    PRE-PREPARE, and whose PREPAREs and COMMITs (validator ids, ascending)."""
+    sequence: int
+    pre_prepare: bool
+    prepares: tuple[NodeId, ...]
+    commits: tuple[NodeId, ...]
+
+
+@canonical.register("pbft.status.v1")
+@dataclass(frozen=True, slots=True)
+class Status:
+    """<STATUS, v, h, le, i> of TOCS 2002 §5.2: a stalled replica's view, low water mark,
+    last committed sequence and, per uncommitted sequence, what it holds; peers answer
+    with the messages of their own it lacks. Not binding: it may differ at every send."""
+    view: int
+    view_changing: bool
+    committed_height: int
+    low_water_mark: int
+    slots: tuple[SlotStatus, ...]
+    replica: NodeId
+
+    def sign_position(self) -> None:
+        return None
+
+
+PBFT_MESSAGES = (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status)

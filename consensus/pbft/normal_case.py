@@ -29,6 +29,13 @@ from __future__ import annotations
 from consensus import api
 from consensus.api import EffectsBuilder, Persist, Propose, RejectReason, Send
 from consensus.pbft.certificates import COMMIT_CERTIFICATE_KIND, block_problem
+from consensus.pbft.header import (
+    observe_committed_time,
+    observe_time,
+    state_early,
+    state_problem,
+    time_problem,
+)
 from consensus.pbft.inbox import buffer_future
 from consensus.pbft.messages import Commit, Prepare, PreparedCertificate, PrePrepare
 from consensus.pbft.state import Replica, Slot, pre_prepare_key, prepared_key
@@ -37,6 +44,7 @@ from consensus.types import Certificate, NodeId, SignedMessage, make_block
 
 def on_propose(r: Replica, fx: EffectsBuilder, event: Propose) -> None:
     """Only the primary orders; backups note that a request is waiting (§4.4 timer)."""
+    observe_time(r, event.timestamp_ms)
     if not r.is_primary():
         r.request_waiting = True
         fx.reject(RejectReason.NOT_LEADER, None,
@@ -57,7 +65,8 @@ def on_propose(r: Replica, fx: EffectsBuilder, event: Propose) -> None:
     if parent is None:
         fx.reject(RejectReason.OVER_LIMIT, None, f"block {sequence - 1} not known yet")
         return
-    r.last_timestamp_ms = max(r.last_timestamp_ms, event.timestamp_ms)
+    # Strictly after every header this replica accepted, so after the parent (header.py).
+    r.last_timestamp_ms = max(r.last_timestamp_ms + 1, event.timestamp_ms)
     block = make_block(r.config.chain_id, sequence, parent, tuple(event.txs), r.me,
                        r.last_timestamp_ms, r.applied_height, r.applied_root)
     pre_prepare = PrePrepare(r.view, sequence, block.block_hash, block)
@@ -119,9 +128,16 @@ def on_pre_prepare(r: Replica, fx: EffectsBuilder, sender: NodeId, pp: PrePrepar
     if pp.sequence <= r.committed_height and decided != pp.digest:
         fx.reject(RejectReason.STALE, sender, f"sequence {pp.sequence} already committed")
         return
-    problem = block_problem(r.config, pp.view, pp.sequence, pp.digest, pp.block)
+    problem = block_problem(r.config, pp.view, pp.sequence, pp.digest, pp.block) \
+        or time_problem(r, pp.block) or state_problem(r, pp.block)
     if problem is not None:
         fx.reject(RejectReason.INVALID_BLOCK, sender, problem)
+        return
+    if state_early(r, pp.block):
+        # Not wrong, only early: replayed once `Applied` reaches its state height.
+        r.state_wait_height = max(r.state_wait_height, pp.block.header.state_height)
+        buffer_future(r, fx, sender, pp, signature, f"state height "
+                      f"{pp.block.header.state_height} not applied here yet")
         return
     slot = r.slots.setdefault(pp.sequence, Slot())
     if slot.message is not None:
@@ -261,16 +277,19 @@ def try_commit(r: Replica, fx: EffectsBuilder) -> None:
         certificate = Certificate(COMMIT_CERTIFICATE_KIND, sequence, digest, votes)
         fx.commit.append(api.Commit(block, certificate))
         mark_committed(r, sequence, digest)
+        observe_committed_time(r, block.header.timestamp_ms)
 
 
 def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:
     """Progress: the view-change timer restarts and the failure backoff resets."""
     r.committed_height = height
     r.committed_hash = block_hash
+    r.committed_timestamp_ms = None  # known only when the block is (try_commit)
     r.committed_hashes[height] = block_hash
     r.assigned_sequence = max(r.assigned_sequence, height)
     r.request_waiting = False
     r.timer_ticks = 0
     r.stalled_ticks = 0
+    r.status_ticks = 0  # progress: only a replica stalled for a whole period asks
     r.failed_view_changes = 0
     r.commits.pop(height, None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from consensus.api import EffectsBuilder, Restore, Send
 from consensus.pbft.checkpoint import request_catch_up
+from consensus.pbft.header import remember_root
 from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange
 from consensus.pbft.state import (
     KEY_NEW_VIEW,
@@ -52,6 +53,7 @@ def on_restore(r: Replica, fx: EffectsBuilder, event: Restore) -> None:
     r.committed_hashes = {event.committed_height: r.committed_hash}
     r.applied_height = event.committed_height
     r.applied_root = event.state_root or EMPTY_ROOT
+    remember_root(r, r.applied_height, r.applied_root)
     restore_log(r, fx, records)
     restore_view_change(r, fx, records)
     r.assigned_sequence = max([r.committed_height, r.low_water_mark, *r.own_unsigned,
@@ -72,12 +74,12 @@ def restore_log(r: Replica, fx: EffectsBuilder, records: dict[str, object]) -> N
                 remember_block(r, pp)
                 if pp.view == r.view and not r.view_changing:
                     r.slots.setdefault(pp.sequence, Slot()).pre_prepare = value
-        elif key.startswith(PREFIX_PRE_PREPARE) and isinstance(value, PrePrepare):
-            if value.view == r.view and not r.view_changing:
-                # Persisted, perhaps never signed: send the very same bytes again.
-                r.own_unsigned[value.sequence] = value
-                remember_block(r, value)
-                fx.send.append(Send(None, value))
+        elif key.startswith(PREFIX_PRE_PREPARE) and isinstance(value, PrePrepare) \
+                and value.view == r.view and not r.view_changing:
+            # Persisted, perhaps never signed: send the very same bytes again.
+            r.own_unsigned[value.sequence] = value
+            remember_block(r, value)
+            fx.send.append(Send(None, value))
     for sequence, cert in r.prepared_certs.items():
         slot = r.slots.get(sequence)
         if slot is not None and slot.message == cert.message and not r.view_changing:

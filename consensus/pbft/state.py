@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 
 from consensus import canonical
 from consensus.api import EngineConfig
+from consensus.pbft.certificates import quorum_of
 from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange, primary_of
-from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage
 
 KEY_VIEW = "pbft/view"
 KEY_STABLE = "pbft/stable"
@@ -46,6 +47,7 @@ KEY_VIEW_CHANGE = "pbft/view_change"
 KEY_NEW_VIEW = "pbft/new_view"
 PREFIX_PRE_PREPARE = "pbft/pp/"
 PREFIX_PREPARED = "pbft/prepared/"
+VIEW_TIMEOUT_DOUBLINGS_MAX = 4  # the view timeout grows to at most 16 x its base
 
 
 def pre_prepare_key(sequence: int) -> str:
@@ -111,7 +113,15 @@ class Replica:
     committed_hashes: dict[int, bytes] = field(default_factory=dict)  # above stable only
     applied_height: int = 0
     applied_root: bytes = EMPTY_ROOT
-    last_timestamp_ms: int = 0
+    # Root per recently applied height (None: skipped by state transfer), for header.py.
+    applied_roots: dict[int, bytes | None] = field(default_factory=lambda: {0: EMPTY_ROOT})
+    last_timestamp_ms: int = 0  # latest header timestamp accepted or proposed
+    # The replica's estimate of the time (header.py): latest Propose timestamp + ticks.
+    clock_ms: int = 0
+    clock_from_propose: bool = False
+    clock_known: bool = False  # anchored on committed timestamps (no Propose seen)
+    committed_timestamp_ms: int | None = None  # of the block at committed_height
+    state_wait_height: int = 0  # a buffered pre-prepare waits until this is applied
     # Primary: the highest sequence assigned in this view, and its block hash.
     assigned_sequence: int = 0
     own_unsigned: dict[int, PrePrepare] = field(default_factory=dict)
@@ -131,6 +141,11 @@ class Replica:
     request_waiting: bool = False
     view_change_timer_on: bool = False
     resend_ticks: int = 0
+    ticks: int = 0  # ticks since start: the replica's only clock
+    # Retransmission (status.py, TOCS 2002 §5.2).
+    status_ticks: int = 0  # ticks stalled while waiting for something
+    checkpoint_wait_ticks: int = 0  # ticks since an applied checkpoint is not yet stable
+    status_answered: dict[NodeId, int] = field(default_factory=dict)  # sender -> tick
     # Buffered future messages: (sender, message, signature), bounded per sender.
     pending: list[tuple[NodeId, object, bytes]] = field(default_factory=list)
     pending_per_sender: dict[NodeId, int] = field(default_factory=dict)
@@ -151,15 +166,15 @@ class Replica:
         return self.config.validators.size
 
     @property
-    def faults(self) -> int:
-        if self.config.fault_tolerance is not None:
-            return self.config.fault_tolerance
-        return max_faulty_bft(self.nodes)
+    def quorum(self) -> int:
+        """2f + 1 (n - f in general, so any two quorums share an honest replica); the same
+        number the certificate checks use (`quorum_of`, from `types.bft_quorum`)."""
+        return quorum_of(self.config)
 
     @property
-    def quorum(self) -> int:
-        """2f + 1 (n - f in general, so any two quorums share an honest replica)."""
-        return self.nodes - self.faults
+    def faults(self) -> int:
+        """f, derived from the quorum so the f + 1 and 2f + 1 thresholds cannot drift."""
+        return self.nodes - self.quorum
 
     @property
     def low_water_mark(self) -> int:
@@ -190,5 +205,10 @@ class Replica:
         return None
 
     def view_timeout_ticks(self) -> int:
-        """The view-change timer doubles with each view that failed to commit (§4.5.2)."""
-        return self.config.view_timeout_ticks << min(self.failed_view_changes, 16)
+        """The view-change timer doubles with each view that failed to commit (§4.5.2),
+        up to VIEW_TIMEOUT_DOUBLINGS_MAX times: doubling lets the timeout outgrow an
+        unknown message delay after GST, the cap keeps a run of failed views (lost
+        messages, silent primaries) from freezing the cluster for minutes. Any commit
+        resets it (`mark_committed`)."""
+        doublings = min(self.failed_view_changes, VIEW_TIMEOUT_DOUBLINGS_MAX)
+        return self.config.view_timeout_ticks << doublings

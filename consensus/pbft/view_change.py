@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from consensus.api import EffectsBuilder, Note, Persist, RejectReason, Send
 from consensus.pbft.certificates import check_checkpoint_proof, check_view_change, signed_ok
 from consensus.pbft.checkpoint import become_stable
+from consensus.pbft.header import time_problem
 from consensus.pbft.messages import NewView, PrePrepare, ViewChange
 from consensus.pbft.normal_case import accept_pre_prepare
 from consensus.pbft.state import (
@@ -203,9 +204,13 @@ def try_plan_new_view(r: Replica, fx: EffectsBuilder) -> None:
     pre_prepares: list[PrePrepare] = []
     for sequence in range(selection.min_s + 1, selection.max_s + 1):
         block = selection.extending(sequence, parent)
-        if block is None:  # a null batch keeps the chain unbroken
+        if block is None:
+            # A null batch keeps the chain unbroken. Its state is the checkpoint the
+            # selection starts from (2f + 1 vouch for it) and its time follows its parent
+            # (header.py), so every backup can check both from V alone.
+            timestamp_ms += 1
             block = make_block(r.config.chain_id, sequence, parent, (), r.me, timestamp_ms,
-                               r.applied_height, r.applied_root)
+                               selection.base.sequence, selection.base.state_root)
         timestamp_ms = max(timestamp_ms, block.header.timestamp_ms)
         pre_prepares.append(PrePrepare(r.view, sequence, block.block_hash, block))
         parent = block.block_hash
@@ -278,6 +283,7 @@ def new_view_problem(r: Replica, new_view: NewView, selection: Selection) -> str
         return "wrong number of pre-prepares"
     primary = r.primary(new_view.view)
     parent = selection.base.block_hash
+    previous_ms: int | None = None  # timestamp of the block at sequence - 1, if in O
     for offset, signed in enumerate(new_view.pre_prepares):
         sequence = selection.min_s + 1 + offset
         pp = signed.message
@@ -290,8 +296,24 @@ def new_view_problem(r: Replica, new_view: NewView, selection: Selection) -> str
             return f"sequence {sequence} must re-propose {expected.block_hash.hex()[:12]}"
         if expected is None and not is_null_block(r, pp.block, sequence, parent, primary):
             return f"sequence {sequence} must be a null block"
+        if expected is None:
+            problem = null_header_problem(r, pp.block, selection, previous_ms)
+            if problem is not None:
+                return f"null block {sequence}: {problem}"
+        previous_ms = pp.block.header.timestamp_ms
         parent = pp.digest
     return None
+
+
+def null_header_problem(r: Replica, block: Block, selection: Selection,
+                        previous_ms: int | None) -> str | None:
+    header = block.header
+    if (header.state_height, header.state_root) != \
+            (selection.base.sequence, selection.base.state_root):
+        return "state is not the stable checkpoint the selection starts from"
+    if previous_ms is not None and header.timestamp_ms <= previous_ms:
+        return "timestamp not after its parent's"
+    return time_problem(r, block)
 
 
 def is_null_block(r: Replica, block: Block, sequence: int, parent: bytes,

@@ -1,8 +1,8 @@
 """Raft consensus engine (Ongaro & Ousterhout 2014; Ongaro's thesis 2014).
 
-Public names: `RaftEngine` (registered as "raft"), its operator methods
-`request_read(read_id)` and `transfer_leadership(target)`, and the wire messages in
-`consensus.raft.messages`.
+Public names: `RaftEngine` (registered as "raft") and the wire messages in
+`consensus.raft.messages`. Reads and leadership transfer are contract inputs
+(`consensus.api.ReadRequest`, `consensus.api.TransferLeadership`), fed through `step`.
 """
 from consensus.api import register_engine
 from consensus.raft.engine import RaftEngine

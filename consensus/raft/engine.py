@@ -7,8 +7,8 @@ handling follows Figure 2 (a message with a higher term makes us a follower of i
 two extensions etcd-io/raft also has: a pre-vote request/response never changes our term
 (thesis §9.6), and a vote request inside a live leader's lease is ignored (check-quorum,
 §4.2.3). Messages from a stale term are refused; a stale leader is answered so it learns
-the newer term and steps down. Operator APIs (`request_read`, `transfer_leadership`) are
-plain methods returning Effects, since the contract has no input for them.
+the newer term and steps down. Client and operator requests are contract inputs like any
+other: `ReadRequest` (ReadIndex, read_index.py) and `TransferLeadership` (transfer.py).
 """
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ from consensus.api import (
     EngineStatus,
     Note,
     Propose,
+    ReadRequest,
     Receive,
     RejectReason,
     Restore,
     Send,
     Synced,
     Tick,
+    TransferLeadership,
 )
 from consensus.raft import certificate as cert
 from consensus.raft.election import FOLLOWER, LEADER, ElectionMixin
@@ -112,6 +114,10 @@ class RaftEngine(ElectionMixin, ReplicationMixin, SnapshotMixin, ReadIndexMixin,
             self.on_synced(event)
         elif isinstance(event, Restore):
             self.on_restore(event)
+        elif isinstance(event, ReadRequest):
+            self.on_read_request(event)
+        elif isinstance(event, TransferLeadership):
+            self.on_transfer_leadership(event)
         else:
             self.fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event)}")
         return self.fx.build()
@@ -206,6 +212,11 @@ class RaftEngine(ElectionMixin, ReplicationMixin, SnapshotMixin, ReadIndexMixin,
                     return RejectReason.MALFORMED, f"bad entry at {entry.index}"
             if len(msg.entries) > self.config.log_window_blocks:
                 return RejectReason.OVER_LIMIT, "too many entries in one append"
+            if not cert.hashes_well_formed(self.config, msg.commit_hashes):
+                return RejectReason.MALFORMED, "commit hashes too many or not 32 bytes"
+        if isinstance(msg, AppendEntriesResponse) and \
+                not cert.hashes_well_formed(self.config, msg.match_hashes):
+            return RejectReason.MALFORMED, "match hashes too many or not 32 bytes"
         return None
 
     def adopt_term(self, sender: NodeId, msg: object) -> bool:

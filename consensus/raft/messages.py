@@ -58,7 +58,7 @@ class Entry:
     block: Block | None
 
 
-@canonical.register("raft.append_entries.v1")
+@canonical.register("raft.append_entries.v2")
 @dataclass(frozen=True, slots=True)
 class AppendEntries:
     term: int
@@ -68,12 +68,19 @@ class AppendEntries:
     entries: tuple[Entry, ...]
     leader_commit: int
     read_context: int = 0  # ReadIndex round, echoed back (thesis §6.4)
+    # v2: block hashes of the entries ending at leader_commit (the last one is the hash
+    # at leader_commit), from what this follower confirmed committed: the leader's
+    # signature binds each height it announces committed to its block (certificate.py).
+    commit_hashes: tuple[bytes, ...] = ()
+
+    def commit_hash_at(self, index: int) -> bytes | None:
+        return hash_in_range(self.commit_hashes, self.leader_commit, index)
 
     def sign_position(self) -> None:
         return None
 
 
-@canonical.register("raft.append_entries_response.v1")
+@canonical.register("raft.append_entries_response.v2")
 @dataclass(frozen=True, slots=True)
 class AppendEntriesResponse:
     term: int
@@ -84,9 +91,23 @@ class AppendEntriesResponse:
     reject_hint_term: int = 0  # failure: term of the follower's entry at the hint
     read_context: int = 0
     match_term: int = 0  # success: term of the entry at match_index (certificates)
+    # v2: success: block hashes of the entries ending at match_index that this follower
+    # vouches for storing (from the leader's commit index of the request), so a
+    # majority of acks binds each committed height to its block (certificate.py).
+    match_hashes: tuple[bytes, ...] = ()
+    commit_index: int = 0  # v2: the follower's commit index after this request
 
     def sign_position(self) -> None:
         return None
+
+    def match_hash_at(self, index: int) -> bytes | None:
+        return hash_in_range(self.match_hashes, self.match_index, index)
+
+
+def hash_in_range(hashes: tuple[bytes, ...], last_index: int, index: int) -> bytes | None:
+    """`hashes[-1]` is the hash at `last_index`, the one before at last_index - 1, ..."""
+    offset = index - (last_index - len(hashes) + 1)
+    return hashes[offset] if 0 <= offset < len(hashes) and index <= last_index else None
 
 
 @canonical.register("raft.timeout_now.v1")

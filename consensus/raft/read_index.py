@@ -1,46 +1,52 @@
 """Linearizable reads by ReadIndex (thesis §6.4).
 
-Theory of operation: `request_read(read_id)` on the leader records the current commit
+Theory of operation: `ReadRequest(request_id)` on the leader records the current commit
 index as the read index, then confirms it is still the leader by a heartbeat round that
 carries a fresh `read_context`; followers echo the context in their responses. When a
 majority (counting the leader) has echoed a context >= the read's, no newer leader can
 have existed when the read was taken, so state at >= read index reflects every commit
-acknowledged before the read. The engine then emits Note(kind="read_ready",
-detail="<read_id>:<read_index>"); the driver serves the read once its ledger has applied
-read_index. A leader that has not yet committed an entry of its own term does not know
-the commit index (§6.4 step 1); reads wait until its no-op commits. Reads queued on a
-leader that steps down get Note(kind="read_failed") so the client can retry.
+acknowledged before the read. The engine then emits `ReadReady(request_id, read_index)`
+in `Effects.reads`; the driver serves the read once its ledger has applied read_index.
+A leader that has not yet committed an entry of its own term does not know the commit
+index (§6.4 step 1); reads wait until its no-op commits. Reads queued on a leader that
+steps down get Note(kind="read_failed", detail="<request_id>:<why>") so the client can
+retry.
+
+A follower refuses a read with NOT_LEADER naming the leader, as it refuses proposals:
+the driver forwards the read to the leader (one round trip, like a proposal). Serving it
+on the follower after asking the leader for its read index (thesis §6.4, "followers")
+would save the leader the read's work but not the round trip; not done yet.
+Reads waiting at once are bounded by `pending_messages_max`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from consensus.api import Effects, EffectsBuilder, Note, RejectReason
+from consensus.api import Note, ReadReady, ReadRequest, RejectReason
 from consensus.raft.election import LEADER
 from consensus.types import NodeId
 
 
 @dataclass(slots=True)
 class PendingRead:
-    read_id: str
+    request_id: int
     context: int = 0  # 0 until the leader knows its commit index
     index: int = 0
     acks: set[NodeId] = field(default_factory=set)
 
 
 class ReadIndexMixin:
-    def request_read(self, read_id: str) -> Effects:
-        """Ask for a linearizable read point; answered by a `read_ready` note."""
-        self.fx = EffectsBuilder()
+    def on_read_request(self, event: ReadRequest) -> None:
+        """Ask for a linearizable read point; answered by a `ReadReady`."""
+        request_id = event.request_id
         if self.role != LEADER:
             self.fx.reject(RejectReason.NOT_LEADER, None,
-                           f"read {read_id}: not the leader; leader={self.leader_id}")
+                           f"read {request_id}: not the leader; leader={self.leader_id}")
         elif len(self.reads) >= self.config.pending_messages_max:
-            self.fx.reject(RejectReason.OVER_LIMIT, None, f"read {read_id}: too many reads")
+            self.fx.reject(RejectReason.OVER_LIMIT, None, f"read {request_id}: too many reads")
         else:
-            self.reads.append(PendingRead(str(read_id)))
+            self.reads.append(PendingRead(request_id))
             self.start_waiting_reads()
-        return self.fx.build()
 
     def start_waiting_reads(self) -> None:
         if self.role != LEADER or self.log.term_at(self.commit_index) != self.term:
@@ -66,10 +72,10 @@ class ReadIndexMixin:
         while self.reads and self.reads[0].context and \
                 len(self.reads[0].acks) >= self.quorum:
             read = self.reads.pop(0)
-            self.fx.notes.append(Note("read_ready", f"{read.read_id}:{read.index}",
-                                      view=self.term, leader=self.node_id))
+            self.fx.reads.append(ReadReady(read.request_id, read.index))
 
     def abort_reads(self, why: str) -> None:
         for read in self.reads:
-            self.fx.notes.append(Note("read_failed", f"{read.read_id}:{why}", view=self.term))
+            self.fx.notes.append(Note("read_failed", f"{read.request_id}:{why}",
+                                      view=self.term))
         self.reads = []

@@ -36,6 +36,7 @@ SNAPSHOT = "snapshot"
 class Progress:
     """The leader's view of one follower (etcd-io/raft tracker.Progress, rewritten)."""
     __slots__ = (
+        "commit_known",
         "inflight",
         "match",
         "next",
@@ -55,6 +56,7 @@ class Progress:
         self.recent_active = False
         self.snapshot_index = 0
         self.snapshot_elapsed_ticks = 0
+        self.commit_known = 0  # the follower's commit index, as its acks reported it
 
     def become_probe(self) -> None:
         self.state = PROBE
@@ -143,8 +145,7 @@ class ReplicationMixin:
             return False
         entries = self.log.slice(pr.next, self.config.batch_bytes_max,
                                  self.config.log_window_blocks)
-        self.send(peer, AppendEntries(self.term, self.node_id, prev, prev_term, entries,
-                                      self.commit_index, self.read_context_latest))
+        self.send(peer, self.append_message(pr, prev, prev_term, entries, self.commit_index))
         if pr.state == PROBE:
             pr.probe_sent = True
             return False
@@ -165,9 +166,20 @@ class ReplicationMixin:
             if pr.state != SNAPSHOT:
                 self.send_snapshot(peer)
             prev, prev_term = 0, 0
-        self.send(peer, AppendEntries(self.term, self.node_id, prev, prev_term, (),
-                                      min(self.commit_index, prev),
-                                      self.read_context_latest))
+        self.send(peer, self.append_message(pr, prev, prev_term, (),
+                                            min(self.commit_index, prev)))
+
+    def append_message(self, pr: Progress, prev: int, prev_term: int,
+                       entries: tuple[Entry, ...], leader_commit: int) -> AppendEntries:
+        """An AppendEntries whose `commit_hashes` name the block at every height it
+        announces committed that the follower has not confirmed (at most one window:
+        the announced commit index is held back to fit, certificate.py)."""
+        leader_commit = min(leader_commit, pr.commit_known + self.config.log_window_blocks)
+        start = max(pr.commit_known, self.log.offset.index - 1)
+        hashes = tuple(self.log.hash_at(i) for i in range(start + 1, leader_commit + 1))
+        assert all(h is not None for h in hashes), "raft: committed entry without a hash"
+        return AppendEntries(self.term, self.node_id, prev, prev_term, entries, leader_commit,
+                             self.read_context_latest, hashes)  # type: ignore[arg-type]
 
     def broadcast_heartbeat(self) -> None:
         for peer in self.peers:
@@ -180,6 +192,7 @@ class ReplicationMixin:
             return
         pr = self.progress[sender]
         pr.recent_active = True
+        pr.commit_known = max(pr.commit_known, msg.commit_index)
         if msg.read_context:
             self.on_read_ack(sender, msg.read_context)
         if not msg.success:
@@ -256,18 +269,47 @@ class ReplicationMixin:
             hint = self.log.find_conflict_by_term(hint, msg.prev_log_term)
             self.send(sender, AppendEntriesResponse(
                 self.term, self.node_id, False, msg.prev_log_index, hint,
-                self.log.term_at(hint) or 0, msg.read_context))
+                self.log.term_at(hint) or 0, msg.read_context,
+                commit_index=self.commit_index))
             return
         self.append_entries(msg.entries)
         last_new = max(msg.prev_log_index + len(msg.entries), self.log.offset.index)
-        new_commit = min(msg.leader_commit, last_new)
+        new_commit = self.certified_commit(sender, msg, min(msg.leader_commit, last_new))
         if new_commit > self.commit_index:
             self.commit_index = new_commit
             self.commit_proof = SignedMessage(sender, msg, signature)
             self.emit_commits()
         self.send(sender, AppendEntriesResponse(
             self.term, self.node_id, True, last_new, read_context=msg.read_context,
-            match_term=self.log.term_at(last_new) or 0))
+            match_term=self.log.term_at(last_new) or 0,
+            match_hashes=self.vouched_hashes(msg, last_new), commit_index=self.commit_index))
+
+    def certified_commit(self, sender: NodeId, msg: AppendEntries, new_commit: int) -> int:
+        """The highest index up to `new_commit` whose every newly committed block the
+        message names by hash (its certificate, certificate.py); a hash that differs
+        from our entry at a matching index breaks Log Matching and commits nothing."""
+        index = self.commit_index
+        while index < new_commit:
+            named = msg.commit_hash_at(index + 1)
+            if named is None:
+                break
+            if named != self.log.hash_at(index + 1):
+                self.fx.reject(RejectReason.CONFLICT, sender, f"leader names another "
+                               f"block at committed index {index + 1}")
+                break
+            index += 1
+        return index
+
+    def vouched_hashes(self, msg: AppendEntries, last_new: int) -> tuple[bytes, ...]:
+        """Hashes of our entries from the request's commit index (or prev, if lower) to
+        last_new: after the consistency check they equal the leader's (Log Matching)."""
+        start = min(msg.leader_commit, msg.prev_log_index)
+        start = max(start, last_new - 2 * self.config.log_window_blocks,
+                    self.log.offset.index - 1)
+        hashes = [self.log.hash_at(i) for i in range(start + 1, last_new + 1)]
+        while None in hashes:  # keep the run ending at last_new: positions carry meaning
+            del hashes[:hashes.index(None) + 1]
+        return tuple(hashes)  # type: ignore[arg-type]
 
     def append_entries(self, entries: tuple[Entry, ...]) -> None:
         """Figure 2 receiver rules 3-4: drop a conflicting suffix, append what is new."""

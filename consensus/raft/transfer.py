@@ -1,6 +1,6 @@
 """Leadership transfer (thesis §3.10).
 
-Theory of operation: the operator calls `transfer_leadership(target)` on the leader. The
+Theory of operation: the operator gives the leader `TransferLeadership(target)`. The
 leader stops accepting proposals (so the target can catch up with a fixed log), brings
 the target's log up to its own through normal replication, then sends TimeoutNow. The
 target campaigns at once, skipping pre-vote, with `leader_transfer=True` so voters ignore
@@ -10,16 +10,16 @@ proposals again.
 """
 from __future__ import annotations
 
-from consensus.api import Effects, EffectsBuilder, Note, RejectReason
+from consensus.api import Note, RejectReason, TransferLeadership
 from consensus.raft.election import LEADER
 from consensus.raft.messages import TimeoutNow
 from consensus.types import NodeId
 
 
 class TransferMixin:
-    def transfer_leadership(self, target: NodeId) -> Effects:
-        """Operator request: hand leadership to `target` (no-op if it already leads)."""
-        self.fx = EffectsBuilder()
+    def on_transfer_leadership(self, event: TransferLeadership) -> None:
+        """Operator request: hand leadership to `event.to` (no-op if it already leads)."""
+        target = event.to
         if self.role != LEADER:
             self.fx.reject(RejectReason.NOT_LEADER, None,
                            f"transfer: not the leader; leader={self.leader_id}")
@@ -35,7 +35,6 @@ class TransferMixin:
                                       view=self.term, leader=self.node_id))
             if not self.maybe_send_timeout_now(target):
                 self.fill_pipeline(target)
-        return self.fx.build()
 
     def maybe_send_timeout_now(self, peer: NodeId) -> bool:
         if self.transfer_target != peer or self.progress[peer].match != self.log.last_index:

@@ -39,7 +39,7 @@ from consensus.api import (
     Synced,
     Tick,
 )
-from consensus.types import GENESIS_HASH, NodeId, max_faulty_bft
+from consensus.types import GENESIS_HASH, Block, NodeId, max_faulty_bft
 from ledger.receipts import AppliedBlock, TxCheck
 from qenex_node.core.app import tx_id
 from qenex_node.core.mempool import AddResult, Mempool
@@ -57,6 +57,9 @@ from qenex_node.core.sync import (
 )
 
 TICK = Tick()  # immutable: one instance serves every tick
+PENDING_HEIGHTS_MAX = 512  # uncommitted heights whose proposed blocks we remember
+PENDING_BLOCKS_PER_HEIGHT_MAX = 8  # conflicting proposals remembered per height
+SCAN_DEPTH_MAX = 5  # NEW-VIEW > signed PRE-PREPARE > block: how deep blocks hide
 LOCAL_INPUTS_MAX = 100_000  # feedback inputs queued within one burst; more is a bug
 COMMITTED_IDS_MAX = 50_000  # recently committed tx ids refused at admission (re-forwards)
 
@@ -91,6 +94,11 @@ class Replica:
         # A transaction forwarded again after its proposal timed out may reach a proposer
         # after it committed: refusing recent ids keeps it from being ordered twice.
         self._committed_ids: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        # Blocks seen in proposals that may still commit: height -> block hash -> tx ids.
+        # A proposer leaves their transactions out of new batches; after a view change a
+        # prepared block is carried into the new view and commits later, and offering its
+        # transactions again would order them twice.
+        self._pending_blocks: dict[int, dict[bytes, frozenset[bytes]]] = {}
 
     # ------------------------------------------------------------ inputs from outside
     def restore(self, event: Restore) -> Plan:
@@ -101,7 +109,7 @@ class Replica:
 
     def tick(self) -> Plan:
         self._begin()
-        broadcast_status, request = self.sync.on_tick(self.height)
+        broadcast_status, request = self.sync.on_tick(self.height, self._engine_settled)
         extra: list[Outbound] = []
         if broadcast_status:
             extra.append(Outbound(None, self.status_message()))
@@ -116,8 +124,10 @@ class Replica:
         self.mempool.requeue_stale(now_ms, epoch)
         if not self.mempool.pending_count:
             return self._plan(EMPTY_PLAN)
-        batch = self.mempool.cut_batch(self.config.batch_txs_max, self.config.batch_bytes_max,
-                                       now_ms, epoch)
+        batch = self._without_pending(self.mempool.cut_batch(
+            self.config.batch_txs_max, self.config.batch_bytes_max, now_ms, epoch))
+        if not batch:
+            return self._plan(EMPTY_PLAN)
         effects = self.engine.step(Propose(batch, now_ms))
         refused = [n for n in effects.notes if isinstance(n, Rejected)]
         extra = []
@@ -154,6 +164,7 @@ class Replica:
                 return self._refused(sender, "status names another node")
             self.sync.on_status(message, self.height)
             return self._plan(EMPTY_PLAN)
+        self._note_proposed_blocks(message, SCAN_DEPTH_MAX)
         return self._engine_plan(Receive(sender, message, signature))
 
     def peer_connected(self, peer: NodeId) -> Plan:
@@ -227,6 +238,57 @@ class Replica:
         return self._engine_plan(self._local.popleft())
 
     # ------------------------------------------------------------ queries
+    # ------------------------------------------------------------ blocks in flight
+    def _note_proposed_blocks(self, value: object, depth: int) -> None:
+        """Remember the transactions of every block a message carries (any engine's
+        proposal shape: a Block field, or blocks inside entries or signed messages)."""
+        if isinstance(value, Block):
+            self._remember_pending(value)
+        elif depth and isinstance(value, tuple):
+            for item in value:
+                self._note_proposed_blocks(item, depth - 1)
+        elif depth and hasattr(value, "__dataclass_fields__"):
+            for name in value.__dataclass_fields__:  # type: ignore[union-attr]
+                field = getattr(value, name)
+                if isinstance(field, (Block, tuple)) or hasattr(field, "__dataclass_fields__"):
+                    self._note_proposed_blocks(field, depth - 1)
+
+    def _remember_pending(self, block: Block) -> None:
+        height = block.height
+        if not self.height < height <= self.height + PENDING_HEIGHTS_MAX or not block.txs:
+            return
+        at_height = self._pending_blocks.setdefault(height, {})
+        if block.block_hash in at_height or len(at_height) >= PENDING_BLOCKS_PER_HEIGHT_MAX:
+            return
+        at_height[block.block_hash] = frozenset(tx_id(tx) for tx in block.txs)
+
+    def _without_pending(self, batch: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        """The batch minus what a block in flight already carries; those wait (marked as
+        handed on) until that block commits, or come back if it never does."""
+        if not self._pending_blocks:
+            return batch
+        pending = set().union(*(ids for blocks in self._pending_blocks.values()
+                                for ids in blocks.values()))
+        kept = tuple(tx for tx in batch if tx_id(tx) not in pending)
+        if len(kept) != len(batch):
+            self.mempool.mark_forwarded([tx_id(tx) for tx in batch if tx_id(tx) in pending])
+        return kept
+
+    def _forget_pending(self, block: Block, committed_ids: list[bytes]) -> None:
+        """Height `block.height` is final: other proposals for it are dead, and their
+        transactions (those not committed) go straight back to pending."""
+        dead: set[bytes] = set()
+        for h in [h for h in self._pending_blocks if h <= block.height]:
+            for block_hash, ids in self._pending_blocks.pop(h).items():
+                if block_hash != block.block_hash:
+                    dead |= ids
+        dead.difference_update(committed_ids)
+        if dead:
+            self.mempool.return_batch(sorted(dead))
+
+    def _engine_settled(self) -> bool:
+        return self.engine.status().leader is not None
+
     def _epoch(self) -> tuple[int, NodeId | None]:
         """View/term and leader: a node's own proposals live as long as its epoch."""
         status = self.engine.status()
@@ -307,4 +369,5 @@ class Replica:
         while len(self._committed_ids) > COMMITTED_IDS_MAX:
             self._committed_ids.popitem(last=False)
         self.height, self.tip_hash = block.height, block.block_hash
+        self._forget_pending(block, ids)
         return CommittedBlock(block, commit.certificate, result.state_root)

@@ -17,6 +17,7 @@ certificate check. One request is in flight at a time, retried on another peer a
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus import canonical
@@ -126,6 +127,11 @@ def sync_response(request: SyncRequest, chain: list[CommittedBlock], tip_height:
 class SyncLimits:
     status_interval_ticks: int = 100  # 1 s at 10 ms ticks
     request_timeout_ticks: int = 200  # an unanswered request is retried on another peer
+    # Whole intervals without progress before fetching on our own. Short stalls are the
+    # engine's business (a view change, a lost vote it retransmits); stepping in with
+    # blocks in the middle of a view change only disturbs it. An idle, restarted node is
+    # stalled for good, so it still catches up within a few seconds.
+    stall_intervals: int = 3
 
 
 DEFAULT_SYNC_LIMITS = SyncLimits()
@@ -150,6 +156,7 @@ class CatchUpTracker:
         self.inflight_ticks = 0  # > 0 while a request is outstanding
         self._ticks = 0
         self._height_at_last_status = -1
+        self._stalled_intervals = 0
         self._rotation = 0
 
     # ------------------------------------------------------------ inputs
@@ -171,8 +178,10 @@ class CatchUpTracker:
             return None
         return self._request(height)
 
-    def on_tick(self, height: int) -> tuple[bool, SyncRequest | None]:
-        """(broadcast our status now?, request to send)."""
+    def on_tick(self, height: int, engine_settled: Callable[[], bool] = lambda: True
+                ) -> tuple[bool, SyncRequest | None]:
+        """(broadcast our status now?, request to send). `engine_settled` says the engine
+        is not between leaders (no view change or election under way)."""
         self._ticks += 1
         if self.inflight_ticks > 0:
             self.inflight_ticks -= 1
@@ -180,9 +189,13 @@ class CatchUpTracker:
                 return False, self._request(height)  # unanswered: ask someone else
         if self._ticks % self.limits.status_interval_ticks:
             return False, None
-        stalled = height == self._height_at_last_status
+        if height == self._height_at_last_status:
+            self._stalled_intervals += 1
+        else:
+            self._stalled_intervals = 0
         self._height_at_last_status = height
-        if stalled and self.target > height and self.inflight_ticks == 0:
+        if (self._stalled_intervals >= self.limits.stall_intervals and self.target > height
+                and self.inflight_ticks == 0 and engine_settled()):
             return True, self._request(height)
         return True, None
 

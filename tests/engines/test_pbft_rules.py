@@ -77,9 +77,12 @@ def signed(sender: int, message: object) -> SignedMessage:
 
 def config(node: int, **overrides: object) -> EngineConfig:
     validators = ValidatorSet(tuple(Validator(i, bytes([i])) for i in range(NODES)))
-    base = dict(node_id=node, validators=validators, chain_id=CHAIN, verifier=HmacVerifier(),
-                view_timeout_ticks=10, checkpoint_interval_blocks=2, log_window_blocks=4,
-                inflight_blocks_max=3)
+    base: dict[str, object] = {
+        "node_id": node, "validators": validators, "chain_id": CHAIN,
+        "verifier": HmacVerifier(), "view_timeout_ticks": 10,
+        "checkpoint_interval_blocks": 2, "log_window_blocks": 4, "inflight_blocks_max": 3,
+        # Status (TOCS §5.2) only after the view timer, unless a test asks for it.
+        "heartbeat_ticks": 100}
     base.update(overrides)
     return EngineConfig(**base)  # type: ignore[arg-type]
 
@@ -95,7 +98,9 @@ def receive(eng: PbftEngine, sender: int, message: object) -> api.Effects:
 
 
 def block_at(height: int, parent: bytes, proposer: int = 0, txs: tuple[bytes, ...] = (b"tx",),
-             timestamp_ms: int = 1_000) -> object:
+             timestamp_ms: int | None = None) -> object:
+    """Timestamps grow with the height: a header must be later than its parent's."""
+    timestamp_ms = 1_000 + height - 1 if timestamp_ms is None else timestamp_ms
     return make_block(CHAIN, height, parent, txs, proposer, timestamp_ms)
 
 
@@ -350,7 +355,7 @@ def view_change(replica: int, view: int = 1, prepared: tuple = ()) -> ViewChange
 
 def test_timer_expiry_multicasts_a_view_change_with_prepared_certificates() -> None:
     """§4.4: a waiting request and no progress for T ticks: VIEW-CHANGE(v + 1, n, C, P)."""
-    eng, pp = prepared_backup()
+    eng, _ = prepared_backup()
     cert = eng.replica.prepared_certs[1]
     for _ in range(9):
         assert eng.step(Tick()) == api.Effects()

@@ -2,7 +2,22 @@
 ReadIndex (thesis §6.4), leadership transfer (thesis §3.10)."""
 from __future__ import annotations
 
-from consensus.api import Applied, CatchUp, Note, Persist, Propose, RejectReason, Send, Synced, Tick
+from consensus.api import (
+    Applied,
+    CatchUp,
+    Effects,
+    Note,
+    Persist,
+    Propose,
+    ReadReady,
+    ReadRequest,
+    Rejected,
+    RejectReason,
+    Send,
+    Synced,
+    Tick,
+    TransferLeadership,
+)
 from consensus.raft.messages import (
     AppendEntries,
     AppendEntriesResponse,
@@ -66,37 +81,38 @@ def test_follower_catches_up_on_install_snapshot_then_answers_after_synced():
 
 def test_read_index_is_ready_after_a_majority_confirms_leadership():
     eng = _leader_with_blocks(1)
-    fx = eng.request_read("r1")
+    fx = eng.step(ReadRequest(1))
     beats = sends_of(fx, AppendEntries)
     assert sorted(to for to, _ in beats) == [1, 2] and all(m.read_context == 1 for _, m in beats)
-    assert fx.notes == ()
+    assert fx.notes == () and fx.reads == ()
     fx = recv(eng, 2, AppendEntriesResponse(1, 2, True, 0, read_context=1))
-    assert fx.notes == (Note("read_ready", f"r1:{eng.commit_index}", view=1, leader=0),)
+    assert fx.reads == (ReadReady(1, eng.commit_index),) and fx.notes == ()
 
 
 def test_read_index_waits_for_the_first_commit_of_the_term():
     eng = engine()
     elect(eng)
-    fx = eng.request_read("r")
-    assert fx.send == () and fx.notes == ()
+    fx = eng.step(ReadRequest(5))
+    assert fx.send == () and fx.notes == () and fx.reads == ()
     fx = ack(eng, 1, 1)  # the no-op commits; now the read round starts
     assert any(m.read_context == 1 for _, m in sends_of(fx, AppendEntries))
     fx = recv(eng, 1, AppendEntriesResponse(1, 1, True, 1, read_context=1, match_term=1))
-    assert fx.notes == (Note("read_ready", "r:1", view=1, leader=0),)
+    assert fx.reads == (ReadReady(5, 1),)
 
 
 def test_read_refused_by_a_follower_and_failed_on_step_down():
-    assert engine(node=1).request_read("x").notes[0].reason == RejectReason.NOT_LEADER
+    assert engine(node=1).step(ReadRequest(9)) == Effects(notes=(Rejected(
+        RejectReason.NOT_LEADER, None, "read 9: not the leader; leader=None"),))
     eng = _leader_with_blocks(1)
-    eng.request_read("r")
+    eng.step(ReadRequest(3))
     fx = recv(eng, 1, AppendEntriesResponse(5, 1, False, 0))
-    assert any(n.kind == "read_failed" for n in fx.notes if isinstance(n, Note))
+    assert Note("read_failed", "3:stepped down", view=5) in fx.notes
 
 
 def test_transfer_brings_target_up_to_date_then_sends_timeout_now():
     eng = engine()
     elect(eng)
-    fx = eng.transfer_leadership(2)
+    fx = eng.step(TransferLeadership(2))
     assert sends_of(fx, TimeoutNow) == []  # target 2 has not acknowledged entry 1 yet
     assert eng.step(Propose((b"a",), 1)).notes[0].reason == RejectReason.NOT_LEADER
     fx = ack(eng, 2, 1)
@@ -107,7 +123,7 @@ def test_transfer_to_an_up_to_date_follower_is_immediate_and_aborts_on_timeout()
     eng = engine()
     elect(eng)
     ack(eng, 1, 1)
-    assert sends_of(eng.transfer_leadership(1), TimeoutNow) == [(1, TimeoutNow(1, 0))]
+    assert sends_of(eng.step(TransferLeadership(1)), TimeoutNow) == [(1, TimeoutNow(1, 0))]
     notes = [n for _ in range(10) for n in eng.step(Tick()).notes]
     assert any(n.kind == "transfer_aborted" for n in notes) and eng.transfer_target is None
 

@@ -19,6 +19,7 @@ from tests.engines.test_raft_support import (
     config,
     elect,
     engine,
+    hashes_of,
     recv,
     sends_of,
 )
@@ -68,9 +69,10 @@ def test_follower_commits_min_of_leader_commit_and_last_new_with_a_certificate()
     eng = engine(node=1)
     entries = chain([1, 1, 1])
     recv(eng, 0, append(1, 0, 0, 0, entries))
-    fx = recv(eng, 0, append(1, 0, 1, 1, (), commit=3))  # heartbeat with prev = 1
+    named = hashes_of(entries)  # the leader names the block at each committed height
+    fx = recv(eng, 0, append(1, 0, 1, 1, (), commit=3, hashes=named))  # prev = 1
     assert [c.block.height for c in fx.commit] == [1]
-    fx = recv(eng, 0, append(1, 0, 3, 1, (), commit=3))
+    fx = recv(eng, 0, append(1, 0, 3, 1, (), commit=3, hashes=named))
     assert [c.block.height for c in fx.commit] == [2, 3]
     for c in fx.commit:
         assert RaftEngine.check_certificate(eng.config, c.block, c.certificate)

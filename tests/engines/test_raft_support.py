@@ -76,9 +76,19 @@ def elect(eng: RaftEngine) -> Effects:
 
 
 def ack(eng: RaftEngine, follower: int, match: int, context: int = 0) -> Effects:
+    """A follower holding the leader's log up to `match` acknowledges it, vouching for
+    the hashes from the leader's commit index (as a real follower does)."""
+    start = min(eng.commit_index, match)
+    hashes = tuple(eng.log.hash_at(i) for i in range(start + 1, match + 1))
     return recv(eng, follower, AppendEntriesResponse(
         eng.term, follower, True, match, read_context=context,
-        match_term=eng.log.term_at(match) or 0))
+        match_term=eng.log.term_at(match) or 0, match_hashes=hashes,
+        commit_index=min(eng.commit_index, match)))
+
+
+def hashes_of(entries: tuple[Entry, ...], upto: int | None = None) -> tuple[bytes, ...]:
+    """Block hashes of entries 1..upto (a leader's `commit_hashes` from index 1)."""
+    return tuple(e.block.block_hash for e in entries if upto is None or e.index <= upto)
 
 
 def sends_of(fx: Effects, kind: type) -> list:
@@ -86,5 +96,6 @@ def sends_of(fx: Effects, kind: type) -> list:
 
 
 def append(term: int, leader: int, prev: int, prev_term: int, entries=(), commit: int = 0,
-           context: int = 0) -> AppendEntries:
-    return AppendEntries(term, leader, prev, prev_term, tuple(entries), commit, context)
+           context: int = 0, hashes: tuple[bytes, ...] = ()) -> AppendEntries:
+    return AppendEntries(term, leader, prev, prev_term, tuple(entries), commit, context,
+                         hashes)

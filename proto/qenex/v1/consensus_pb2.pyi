@@ -82,20 +82,22 @@ class CommittedBlock(_message.Message):
     def __init__(self, block: _Optional[_Union[_block_pb2.Block, _Mapping]] = ..., block_hash: _Optional[bytes] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., state_root: _Optional[bytes] = ...) -> None: ...
 
 class PbftMessage(_message.Message):
-    __slots__ = ("pre_prepare", "prepare", "commit", "checkpoint", "view_change", "new_view")
+    __slots__ = ("pre_prepare", "prepare", "commit", "checkpoint", "view_change", "new_view", "status")
     PRE_PREPARE_FIELD_NUMBER: _ClassVar[int]
     PREPARE_FIELD_NUMBER: _ClassVar[int]
     COMMIT_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     VIEW_CHANGE_FIELD_NUMBER: _ClassVar[int]
     NEW_VIEW_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     pre_prepare: PbftPrePrepare
     prepare: PbftPrepare
     commit: PbftCommit
     checkpoint: PbftCheckpoint
     view_change: PbftViewChange
     new_view: PbftNewView
-    def __init__(self, pre_prepare: _Optional[_Union[PbftPrePrepare, _Mapping]] = ..., prepare: _Optional[_Union[PbftPrepare, _Mapping]] = ..., commit: _Optional[_Union[PbftCommit, _Mapping]] = ..., checkpoint: _Optional[_Union[PbftCheckpoint, _Mapping]] = ..., view_change: _Optional[_Union[PbftViewChange, _Mapping]] = ..., new_view: _Optional[_Union[PbftNewView, _Mapping]] = ...) -> None: ...
+    status: PbftStatus
+    def __init__(self, pre_prepare: _Optional[_Union[PbftPrePrepare, _Mapping]] = ..., prepare: _Optional[_Union[PbftPrepare, _Mapping]] = ..., commit: _Optional[_Union[PbftCommit, _Mapping]] = ..., checkpoint: _Optional[_Union[PbftCheckpoint, _Mapping]] = ..., view_change: _Optional[_Union[PbftViewChange, _Mapping]] = ..., new_view: _Optional[_Union[PbftNewView, _Mapping]] = ..., status: _Optional[_Union[PbftStatus, _Mapping]] = ...) -> None: ...
 
 class PbftPrePrepare(_message.Message):
     __slots__ = ("view", "sequence", "digest", "block")
@@ -177,6 +179,34 @@ class PbftNewView(_message.Message):
     pre_prepares: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
     def __init__(self, view: _Optional[int] = ..., view_changes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ..., pre_prepares: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
 
+class PbftSlotStatus(_message.Message):
+    __slots__ = ("sequence", "pre_prepare", "prepares", "commits")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PRE_PREPARE_FIELD_NUMBER: _ClassVar[int]
+    PREPARES_FIELD_NUMBER: _ClassVar[int]
+    COMMITS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    pre_prepare: bool
+    prepares: _containers.RepeatedScalarFieldContainer[int]
+    commits: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, sequence: _Optional[int] = ..., pre_prepare: _Optional[bool] = ..., prepares: _Optional[_Iterable[int]] = ..., commits: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class PbftStatus(_message.Message):
+    __slots__ = ("view", "view_changing", "committed_height", "low_water_mark", "slots", "replica")
+    VIEW_FIELD_NUMBER: _ClassVar[int]
+    VIEW_CHANGING_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    LOW_WATER_MARK_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    view: int
+    view_changing: bool
+    committed_height: int
+    low_water_mark: int
+    slots: _containers.RepeatedCompositeFieldContainer[PbftSlotStatus]
+    replica: int
+    def __init__(self, view: _Optional[int] = ..., view_changing: _Optional[bool] = ..., committed_height: _Optional[int] = ..., low_water_mark: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[PbftSlotStatus, _Mapping]]] = ..., replica: _Optional[int] = ...) -> None: ...
+
 class RaftMessage(_message.Message):
     __slots__ = ("request_vote", "request_vote_response", "append_entries", "append_entries_response", "timeout_now", "install_snapshot", "install_snapshot_response")
     REQUEST_VOTE_FIELD_NUMBER: _ClassVar[int]
@@ -234,7 +264,7 @@ class RaftEntry(_message.Message):
     def __init__(self, term: _Optional[int] = ..., index: _Optional[int] = ..., block: _Optional[_Union[_block_pb2.Block, _Mapping]] = ...) -> None: ...
 
 class RaftAppendEntries(_message.Message):
-    __slots__ = ("term", "leader", "prev_log_index", "prev_log_term", "entries", "leader_commit", "read_context")
+    __slots__ = ("term", "leader", "prev_log_index", "prev_log_term", "entries", "leader_commit", "read_context", "commit_hashes")
     TERM_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
     PREV_LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +272,7 @@ class RaftAppendEntries(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     LEADER_COMMIT_FIELD_NUMBER: _ClassVar[int]
     READ_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_HASHES_FIELD_NUMBER: _ClassVar[int]
     term: int
     leader: int
     prev_log_index: int
@@ -249,10 +280,11 @@ class RaftAppendEntries(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[RaftEntry]
     leader_commit: int
     read_context: int
-    def __init__(self, term: _Optional[int] = ..., leader: _Optional[int] = ..., prev_log_index: _Optional[int] = ..., prev_log_term: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., leader_commit: _Optional[int] = ..., read_context: _Optional[int] = ...) -> None: ...
+    commit_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, term: _Optional[int] = ..., leader: _Optional[int] = ..., prev_log_index: _Optional[int] = ..., prev_log_term: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., leader_commit: _Optional[int] = ..., read_context: _Optional[int] = ..., commit_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RaftAppendEntriesResponse(_message.Message):
-    __slots__ = ("term", "follower", "success", "match_index", "reject_hint_index", "reject_hint_term", "read_context", "match_term")
+    __slots__ = ("term", "follower", "success", "match_index", "reject_hint_index", "reject_hint_term", "read_context", "match_term", "match_hashes", "commit_index")
     TERM_FIELD_NUMBER: _ClassVar[int]
     FOLLOWER_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +293,8 @@ class RaftAppendEntriesResponse(_message.Message):
     REJECT_HINT_TERM_FIELD_NUMBER: _ClassVar[int]
     READ_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     MATCH_TERM_FIELD_NUMBER: _ClassVar[int]
+    MATCH_HASHES_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
     term: int
     follower: int
     success: bool
@@ -269,7 +303,9 @@ class RaftAppendEntriesResponse(_message.Message):
     reject_hint_term: int
     read_context: int
     match_term: int
-    def __init__(self, term: _Optional[int] = ..., follower: _Optional[int] = ..., success: _Optional[bool] = ..., match_index: _Optional[int] = ..., reject_hint_index: _Optional[int] = ..., reject_hint_term: _Optional[int] = ..., read_context: _Optional[int] = ..., match_term: _Optional[int] = ...) -> None: ...
+    match_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    commit_index: int
+    def __init__(self, term: _Optional[int] = ..., follower: _Optional[int] = ..., success: _Optional[bool] = ..., match_index: _Optional[int] = ..., reject_hint_index: _Optional[int] = ..., reject_hint_term: _Optional[int] = ..., read_context: _Optional[int] = ..., match_term: _Optional[int] = ..., match_hashes: _Optional[_Iterable[bytes]] = ..., commit_index: _Optional[int] = ...) -> None: ...
 
 class RaftTimeoutNow(_message.Message):
     __slots__ = ("term", "leader")

@@ -1,0 +1,286 @@
+"""Tier (a): PBFT rules of issue 11 - recovering lost messages (STATUS, TOCS 2002 §5.2),
+the capped view timeout, header checks (time and state) and the one quorum formula.
+Cluster as in test_pbft_rules: n = 4, f = 1, replica 0 the primary of view 0."""
+from __future__ import annotations
+
+from consensus import api, canonical
+from consensus.api import (
+    Applied,
+    CatchUp,
+    Persist,
+    Propose,
+    ReadRequest,
+    Rejected,
+    RejectReason,
+    Restore,
+    Send,
+    Tick,
+    TransferLeadership,
+)
+from consensus.pbft import PbftEngine
+from consensus.pbft.certificates import quorum_of
+from consensus.pbft.messages import (
+    Checkpoint,
+    Commit,
+    Prepare,
+    PrePrepare,
+    SlotStatus,
+    Status,
+    ViewChange,
+)
+from consensus.pbft.state import KEY_VIEW, ViewRecord, pre_prepare_key
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Certificate, bft_quorum, make_block
+from tests.engines.test_pbft_rules import (
+    CHAIN,
+    ROOT,
+    checkpoint_quorum,
+    config,
+    engine,
+    pre_prepare,
+    prepared_backup,
+    receive,
+    signed,
+)
+
+PERIOD = 3  # heartbeat_ticks: the status period in these tests
+
+
+def committed_backup(node: int = 1, **overrides: object) -> tuple[PbftEngine, PrePrepare]:
+    eng = engine(node, heartbeat_ticks=PERIOD, **overrides)
+    pp = pre_prepare(1, GENESIS_HASH)
+    receive(eng, 0, pp)
+    for voter in (1, 2, 3):
+        receive(eng, voter, Prepare(0, 1, pp.digest, voter))
+    for voter in (1, 2, 3):
+        receive(eng, voter, Commit(0, 1, pp.digest, voter))
+    assert eng.status().committed_height == 1
+    return eng, pp
+
+
+def header_block(height: int, parent: bytes, timestamp_ms: int, state_height: int = 0,
+                 state_root: bytes = EMPTY_ROOT) -> PrePrepare:
+    block = make_block(CHAIN, height, parent, (b"tx",), 0, timestamp_ms, state_height,
+                       state_root)
+    return PrePrepare(0, height, block.block_hash, block)
+
+
+# ------------------------------------------------------------------ STATUS (TOCS §5.2)
+def test_stalled_replica_multicasts_its_status_once_per_period() -> None:
+    """A backup missing a PREPARE makes no progress: after one status period it says
+    what it holds for each uncommitted sequence, and again every period."""
+    eng = engine(1, heartbeat_ticks=PERIOD)
+    pp = pre_prepare(1, GENESIS_HASH)
+    receive(eng, 0, pp)
+    receive(eng, 1, Prepare(0, 1, pp.digest, 1))
+    receive(eng, 2, Prepare(0, 1, pp.digest, 2))
+    status = Status(0, False, 0, 0, (SlotStatus(1, True, (1, 2), ()),), 1)
+    for _ in range(2):
+        assert eng.step(Tick()) == api.Effects()
+        assert eng.step(Tick()) == api.Effects()
+        assert eng.step(Tick()) == api.Effects(send=(Send(None, status),))
+
+
+def test_replica_that_commits_sends_no_status() -> None:
+    eng, _ = committed_backup()
+    for _ in range(3 * PERIOD):
+        assert eng.step(Tick()) == api.Effects()
+
+
+def test_status_is_answered_with_the_same_own_votes_it_lacks() -> None:
+    """Replica 2 prepared and committed n = 1; replica 1's status shows neither its
+    PREPARE nor its COMMIT: it re-sends exactly those two messages, to 1 only."""
+    eng, pp = prepared_backup(node=2)
+    status = Status(0, False, 0, 0, (SlotStatus(1, True, (1,), ()),), 1)
+    effects = receive(eng, 1, status)
+    assert effects == api.Effects(send=(Send(1, Prepare(0, 1, pp.digest, 2)),
+                                        Send(1, Commit(0, 1, pp.digest, 2))))
+    # Already holding 2's prepare: only the commit goes.
+    eng2, _ = prepared_backup(node=2)
+    held = Status(0, False, 0, 0, (SlotStatus(1, True, (1, 2), ()),), 3)
+    assert receive(eng2, 3, held).send == (Send(3, Commit(0, 1, pp.digest, 2)),)
+
+
+def test_primary_resends_its_pre_prepare_byte_for_byte() -> None:
+    """A backup that lost the PRE-PREPARE lists nothing for n = 1; the primary sends
+    the very message it signed first, so the double-sign guard sees a repeat."""
+    eng = engine(0, heartbeat_ticks=PERIOD)
+    sent = eng.step(Propose((b"tx",), 1_000)).send[0].message
+    receive(eng, 0, sent)  # the driver hands the primary its own signed copy
+    effects = receive(eng, 3, Status(0, False, 0, 0, (), 3))
+    assert effects == api.Effects(send=(Send(3, sent),))
+    assert canonical.encode(effects.send[0].message) == canonical.encode(sent)
+
+
+def test_status_answers_are_rate_limited_per_requester() -> None:
+    eng, _ = prepared_backup(node=2)
+    status = Status(0, False, 0, 0, (), 1)
+    assert receive(eng, 1, status).send
+    assert receive(eng, 1, status) == api.Effects(notes=(Rejected(
+        RejectReason.DUPLICATE, 1, "status answered within half a period"),))
+
+
+def test_status_with_more_slots_than_the_window_is_refused() -> None:
+    slots = tuple(SlotStatus(n, False, (), ()) for n in range(1, 6))  # window is 4
+    effects = receive(engine(2), 1, Status(0, False, 0, 0, slots, 1))
+    assert effects.notes == (Rejected(RejectReason.OVER_LIMIT, 1,
+                                      "status lists more than the window"),)
+
+
+def test_status_from_behind_the_stable_checkpoint_gets_our_checkpoint() -> None:
+    """A replica whose CHECKPOINTs were lost learns the stable checkpoint again."""
+    eng, pp = committed_backup()
+    second = pre_prepare(2, pp.digest)
+    receive(eng, 0, second)
+    for voter in (2, 3):
+        receive(eng, voter, Prepare(0, 2, second.digest, voter))
+    for voter in (1, 2, 3):
+        receive(eng, voter, Commit(0, 2, second.digest, voter))
+    checkpoint_quorum(eng, 2, second.digest)
+    assert eng.replica.low_water_mark == 2
+    effects = receive(eng, 3, Status(0, False, 0, 0, (), 3))
+    assert effects.send == (Send(3, Checkpoint(2, ROOT, second.digest, 1)),)
+
+
+def test_replica_changing_view_gets_the_view_change_again() -> None:
+    """Both changing to view 1: the other's status is answered with our VIEW-CHANGE."""
+    eng = engine(2)
+    change = ViewChange(1, 0, (), (), 2)
+    eng.step(Restore(((KEY_VIEW, ViewRecord(1, True, 0)), ("pbft/view_change", change)),
+                     0, b"", EMPTY_ROOT))
+    effects = receive(eng, 1, Status(1, True, 0, 0, (), 1))
+    assert effects == api.Effects(send=(Send(1, change),))
+
+
+# ------------------------------------------------------------------ view timeout
+def ticks_until_view_change(eng: PbftEngine, limit: int = 10_000) -> int:
+    for tick in range(1, limit):
+        if any(isinstance(s.message, ViewChange) for s in eng.step(Tick()).send):
+            return tick
+    raise AssertionError("no view change")
+
+
+def test_view_timeout_growth_is_capped() -> None:
+    """§4.5.2 doubles the timeout per failed view; capped at 16x (10 ticks base)."""
+    eng = engine(1)
+    eng.step(Restore(((KEY_VIEW, ViewRecord(5, False, 9)),), 0, b"", EMPTY_ROOT))
+    eng.step(Propose((b"tx",), 1_000))  # a request waits: the timer runs
+    assert ticks_until_view_change(eng) == 10 << 4
+
+
+def test_view_timeout_resets_after_progress() -> None:
+    eng = engine(1)
+    eng.step(Restore(((KEY_VIEW, ViewRecord(1, False, 3)),), 0, b"", EMPTY_ROOT))
+    block = make_block(CHAIN, 1, GENESIS_HASH, (b"tx",), 1, 1_000)
+    pp = PrePrepare(1, 1, block.block_hash, block)
+    receive(eng, 1, pp)
+    for voter in (2, 3):
+        receive(eng, voter, Prepare(1, 1, pp.digest, voter))
+    for voter in (0, 2, 3):
+        receive(eng, voter, Commit(1, 1, pp.digest, voter))
+    assert eng.status().committed_height == 1
+    eng.step(Propose((b"tx",), 1_000))
+    assert ticks_until_view_change(eng) == 10
+
+
+# ------------------------------------------------------------------ header checks
+def test_timestamp_not_after_the_parent_is_refused() -> None:
+    eng = engine(1)
+    first = header_block(1, GENESIS_HASH, 1_000)
+    receive(eng, 0, first)
+    effects = receive(eng, 0, header_block(2, first.digest, 1_000))
+    assert effects == api.Effects(notes=(Rejected(
+        RejectReason.INVALID_BLOCK, 0, "timestamp 1000 not after its parent's 1000"),))
+
+
+def test_timestamp_too_far_ahead_of_the_replica_clock_is_refused_until_time_passes() -> None:
+    """The clock is the latest Propose timestamp plus tick_ms (10) per tick."""
+    eng = engine(1, timestamp_skew_max_ms=2_000)
+    eng.step(Propose((b"tx",), 5_000))  # refused (not the primary) but anchors the clock
+    early = header_block(1, GENESIS_HASH, 7_005)
+    assert receive(eng, 0, early) == api.Effects(notes=(Rejected(
+        RejectReason.INVALID_BLOCK, 0,
+        "timestamp 7005 more than 2000 ms ahead of this replica's clock 5000"),))
+    eng.step(Tick())
+    assert receive(eng, 0, early).send == (Send(None, Prepare(0, 1, early.digest, 1)),)
+
+
+def test_header_timestamps_do_not_move_the_clock() -> None:
+    """A byzantine primary cannot ratchet the estimate with its own timestamps."""
+    eng = engine(1, timestamp_skew_max_ms=2_000, inflight_blocks_max=4)
+    eng.step(Propose((b"tx",), 5_000))
+    first = header_block(1, GENESIS_HASH, 7_000)
+    assert receive(eng, 0, first).send
+    second = header_block(2, first.digest, 7_001)
+    assert receive(eng, 0, second).notes[0].reason == RejectReason.INVALID_BLOCK
+
+
+def test_primary_proposes_strictly_increasing_timestamps() -> None:
+    eng = engine(0)
+    first = eng.step(Propose((b"a",), 1_000)).send[0].message
+    receive(eng, 0, first)
+    second = eng.step(Propose((b"b",), 1_000)).send[0].message
+    assert (first.block.header.timestamp_ms, second.block.header.timestamp_ms) == (1_000, 1_001)
+
+
+def test_wrong_state_root_is_refused() -> None:
+    eng, pp = committed_backup()
+    eng.step(Applied(1, pp.digest, ROOT))
+    wrong = header_block(2, pp.digest, 1_001, state_height=1, state_root=b"\x22" * 32)
+    assert receive(eng, 0, wrong) == api.Effects(notes=(Rejected(
+        RejectReason.INVALID_BLOCK, 0,
+        "state root at 1 is not the one this replica computed"),))
+    right = header_block(2, pp.digest, 1_001, state_height=1, state_root=ROOT)
+    assert receive(eng, 0, right).send == (Send(None, Prepare(0, 2, right.digest, 1)),)
+
+
+def test_state_height_at_or_above_the_block_is_refused() -> None:
+    effects = receive(engine(1), 0, header_block(1, GENESIS_HASH, 1_000, state_height=1))
+    assert effects.notes == (Rejected(RejectReason.INVALID_BLOCK, 0,
+                                      "state height 1 not below height 1"),)
+
+
+def test_pre_prepare_naming_unapplied_state_waits_for_applied() -> None:
+    """Committed but not yet applied here: buffered, then prepared on `Applied`."""
+    eng, pp = committed_backup()
+    later = header_block(2, pp.digest, 1_001, state_height=1, state_root=ROOT)
+    assert receive(eng, 0, later) == api.Effects(notes=(Rejected(
+        RejectReason.FUTURE, 0, "buffered: state height 1 not applied here yet"),))
+    effects = eng.step(Applied(1, pp.digest, ROOT))
+    assert effects.persist == (Persist(pre_prepare_key(2), signed(0, later)),)
+    assert effects.send == (Send(None, Prepare(0, 2, later.digest, 1)),)
+
+
+# ------------------------------------------------------------------ one quorum
+def test_replica_and_certificate_check_share_one_quorum() -> None:
+    """fault_tolerance = 0 on n = 4: both need 4 commits (they were two formulas)."""
+    cfg = config(1, fault_tolerance=0)
+    assert quorum_of(cfg) == bft_quorum(4, 0) == 4
+    eng = engine(1, fault_tolerance=0)
+    assert eng.replica.quorum == 4 and eng.replica.faults == 0
+    pp = pre_prepare(1, GENESIS_HASH)
+    votes = tuple(signed(i, Commit(0, 1, pp.digest, i)) for i in (1, 2, 3))
+    assert not PbftEngine.check_certificate(cfg, pp.block, Certificate("pbft.commit", 1,
+                                                                       pp.digest, votes))
+    assert PbftEngine.check_certificate(config(1), pp.block, Certificate(
+        "pbft.commit", 1, pp.digest, votes))
+
+
+# ------------------------------------------------------------------ contract inputs
+def test_pbft_refuses_reads_and_leadership_transfer() -> None:
+    eng = engine(0)
+    assert eng.step(ReadRequest(7)) == api.Effects(notes=(Rejected(
+        RejectReason.MALFORMED, None, "read 7: pbft has no read barrier yet"),))
+    assert eng.step(TransferLeadership(2)) == api.Effects(notes=(Rejected(
+        RejectReason.MALFORMED, None, "pbft changes primaries by view change only"),))
+
+
+# ------------------------------------------------------------------ state transfer
+def test_unanswered_state_transfer_asks_every_replica() -> None:
+    """The vouchers may have fallen behind since; a retry asks anyone - fetched blocks
+    are checked against their certificates, so no peer has to be trusted."""
+    eng = engine(3, view_timeout_ticks=8)
+    receive(eng, 0, Checkpoint(4, ROOT, b"\x04" * 32, 0))
+    assert receive(eng, 1, Checkpoint(4, ROOT, b"\x04" * 32, 1)).catch_up == (
+        CatchUp(4, (0, 1)),)
+    assert eng.step(Tick()).catch_up == ()
+    assert eng.step(Tick()).catch_up == (CatchUp(4, (0, 1, 2)),)
