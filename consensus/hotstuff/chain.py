@@ -84,6 +84,14 @@ def try_commit(r: Replica, fx: EffectsBuilder) -> None:
         certificate = commit_certificate(block, [*links[index:], qc])  # type: ignore[list-item]
         fx.commit.append(api.Commit(block, certificate))
     mark_committed(r, chain[-1].height, chain[-1].block_hash)
+    forget_offered(r, {tx for block in chain for tx in block.txs})
+
+
+def forget_offered(r: Replica, final_txs: set[bytes]) -> None:
+    """Our own batches' transactions that are final need no resending."""
+    if final_txs and r.offered:
+        kept = ((sent, tuple(tx for tx in txs if tx not in final_txs)) for sent, txs in r.offered)
+        r.offered = [(sent, txs) for sent, txs in kept if txs]
 
 
 def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:

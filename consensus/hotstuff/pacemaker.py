@@ -55,6 +55,11 @@ def observe_tc(r: Replica, fx: EffectsBuilder, tc: TimeoutCertificate) -> None:
     if r.high_tc is None or tc.round > r.high_tc.round:
         r.high_tc = tc
         fx.persist.append(Persist(KEY_HIGH_TC, tc))
+        # The round's leader failed, or its vote collector; replicas that sent no timeout
+        # may have crashed. Until they propose again they get no batches
+        # (voting.take_batch) and their rounds no back-off (Replica.round_timeout_ticks).
+        silent = set(r.config.validators.node_ids) - {s.sender for s in tc.timeouts}
+        r.suspects |= (silent | {r.leader(tc.round)}) - {r.me}
     advance_round(r, fx, tc.round + 1, via_qc=False)
 
 

@@ -48,8 +48,11 @@ KEY_HIGH_TC = "hotstuff/high_tc"
 ROUNDS_AHEAD_MAX = 32  # votes, timeouts and proposals accepted up to round + this
 BLOCKS_MAX = 1_024  # uncommitted blocks held; a flood beyond it is refused
 TIMEOUT_DOUBLINGS_MAX = 6  # round timeout grows to at most 64 x the base
+SUSPECT_TIMEOUT_DIVISOR = 4  # rounds led or collected by a suspect: a quarter of the base
 QUEUED_BATCHES_MAX = 64  # batches waiting for this replica's next proposal
 BATCH_HOPS_MAX = 2  # forwards of one batch before a replica keeps it for its own turn
+OFFERED_BATCHES_MAX = 64  # own batches handed on and kept until they commit
+RESEND_ROUNDS = 8  # rounds after which an own batch not yet final is handed on again
 
 
 @dataclass(slots=True)
@@ -84,7 +87,9 @@ class Replica:
     my_proposal: Proposal | None = None
     announced_round: int = 0  # round of the last QC broadcast as sync info
     queued: list[tuple[bytes, ...]] = field(default_factory=list)  # for our next proposal
+    offered: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)  # (round, txs)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
+    suspects: set[NodeId] = field(default_factory=set)  # led a round that ended in a TC
     # Catch-up.
     catch_up_target: int = 0
     catch_up_wait_ticks: int = 0
@@ -126,5 +131,12 @@ class Replica:
 
     def round_timeout_ticks(self) -> int:
         """Doubles with every round that ended in a TC, back to the base after a QC
-        (DiemBFT v4 §5 'round_timer', exponential back-off)."""
+        (DiemBFT v4 §5 'round_timer', exponential back-off). A round whose leader or vote
+        collector is a suspect - a replica that led a failed round or sent no timeout to
+        the last TC, and has not proposed since - gets a quarter of the base and no
+        back-off: the doubling waits out slow networks, not crashed replicas, whose turn
+        comes back every n rounds with round-robin rotation. Timeouts only affect
+        liveness, so a wrong suspicion costs at most one short round."""
+        if self.leader() in self.suspects or self.leader(self.round + 1) in self.suspects:
+            return max(1, self.config.view_timeout_ticks // SUSPECT_TIMEOUT_DIVISOR)
         return self.config.view_timeout_ticks << min(self.failed_rounds, TIMEOUT_DOUBLINGS_MAX)

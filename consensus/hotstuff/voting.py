@@ -29,8 +29,10 @@ replica that will not propose next accepts the batch and hands it on engine to e
 replica voted in the round, then the next round's leader, which collects the votes); that
 replica queues it (bounded) and proposes it as soon as its round starts. A batch that
 missed its leader is forwarded at most BATCH_HOPS_MAX times, then kept for the holder's
-own turn. If a batch is lost with a crashed leader, the driver's mempool offers the
-transactions again after its proposal timeout.
+own turn. Batches are not handed to a replica whose round last ended in a TC until it
+proposes again (it may have crashed): they wait here and go to the next proposer. If a
+batch is lost with a crashed leader anyway, the driver's mempool offers the transactions
+again after its proposal timeout.
 """
 from __future__ import annotations
 
@@ -45,7 +47,9 @@ from consensus.hotstuff.state import (
     BLOCKS_MAX,
     KEY_PROPOSAL,
     KEY_SAFETY,
+    OFFERED_BATCHES_MAX,
     QUEUED_BATCHES_MAX,
+    RESEND_ROUNDS,
     ROUNDS_AHEAD_MAX,
     Replica,
 )
@@ -78,8 +82,10 @@ def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int
     if not txs:
         return
     proposer = r.next_proposer()
-    if proposer != r.me and hops < BATCH_HOPS_MAX:
+    if proposer != r.me and hops < BATCH_HOPS_MAX and proposer not in r.suspects:
         fx.send.append(Send(proposer, Batch(txs, hops + 1)))
+        if hops == 0:  # our own clients' batch: kept until it commits (resend_offered)
+            r.offered = [*r.offered[-(OFFERED_BATCHES_MAX - 1):], (r.round, txs)]
         return
     if len(r.queued) >= QUEUED_BATCHES_MAX:
         fx.reject(RejectReason.OVER_LIMIT, sender, "proposal queue full")
@@ -91,10 +97,24 @@ def forward_queued(r: Replica, fx: EffectsBuilder) -> None:
     """Batches kept for a turn that passed (the round moved on without our proposal) go
     to whoever proposes next, so none waits for this replica's next turn."""
     proposer = r.next_proposer()
-    if r.queued and proposer != r.me:
+    if r.queued and proposer != r.me and proposer not in r.suspects:
         for txs in r.queued:
             fx.send.append(Send(proposer, Batch(txs, BATCH_HOPS_MAX - 1)))
         r.queued.clear()
+    resend_offered(r, fx)
+
+
+def resend_offered(r: Replica, fx: EffectsBuilder) -> None:
+    """A batch of our own clients not final RESEND_ROUNDS rounds after we handed it on
+    went to a leader that lost it (crashed, or byzantine and censoring): hand it to the
+    current next proposer. Many rounds pass during a stall, so this is much sooner than
+    the driver's mempool timeout, and a byzantine next proposer cannot keep it forever."""
+    due = [item for item in r.offered if r.round - item[0] >= RESEND_ROUNDS]
+    if not due:
+        return
+    r.offered = [item for item in r.offered if r.round - item[0] < RESEND_ROUNDS]
+    for _, txs in due:
+        take_batch(r, fx, txs, 0, None)
 
 
 def can_propose(r: Replica) -> bool:
@@ -190,6 +210,7 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
     if problem is not None:
         fx.reject(problem[0], sender, problem[1])
         return
+    r.suspects.discard(sender)
     observe_qc(r, fx, p.justify, sender)
     advance_round(r, fx, p.justify.round + 1, via_qc=True)
     if p.last_round_tc is not None:
