@@ -123,7 +123,7 @@ def check_commit_certificate(config: EngineConfig, block: Block,
         if len(signers) < quorum_of(config):
             return False
         below = (data.height, data.block_hash)
-    if not runs[-1][0].round == runs[-1][0].parent_round + 1:
+    if runs[-1][0].round != runs[-1][0].parent_round + 1:
         return False
     return all(isinstance(s.message, Vote) and s.message.voter == s.sender
                and s.sender in config.validators

@@ -20,7 +20,15 @@ from consensus.hotstuff.messages import (
     TimeoutCertificate,
     Vote,
 )
-from consensus.types import GENESIS_HASH, Block, SignedMessage, Validator, ValidatorSet, make_block, signing_bytes
+from consensus.types import (
+    GENESIS_HASH,
+    Block,
+    SignedMessage,
+    Validator,
+    ValidatorSet,
+    make_block,
+    signing_bytes,
+)
 
 CHAIN = "test-chain"
 NODES = 4
@@ -41,8 +49,8 @@ def signed(sender: int, message: object) -> SignedMessage:
 
 def config(node: int, **overrides: object) -> EngineConfig:
     validators = ValidatorSet(tuple(Validator(i, bytes([i])) for i in range(NODES)))
-    base = dict(node_id=node, validators=validators, chain_id=CHAIN, verifier=HmacVerifier(),
-                view_timeout_ticks=10)
+    base: dict[str, object] = {"node_id": node, "validators": validators, "chain_id": CHAIN,
+                               "verifier": HmacVerifier(), "view_timeout_ticks": 10}
     base.update(overrides)
     return EngineConfig(**base)  # type: ignore[arg-type]
 
