@@ -10,8 +10,9 @@ progress: the round timer returns to its base `view_timeout_ticks`. Entering by 
 means the round failed: the timer doubles (up to 2^TIMEOUT_DOUBLINGS_MAX), so after GST
 rounds become long enough for an honest leader to finish one.
 
-The timer runs only while there is work: a batch waits here for a proposal, a block with
-transactions is not final yet, or this replica has already timed out in the round. An idle cluster therefore sends nothing,
+The timer runs only while there is work: a batch waits here for a proposal, a batch this
+replica handed on is not final yet, a block with transactions is not final yet, or this
+replica has already timed out in the round. An idle cluster therefore sends nothing,
 and a silent or crashed leader is noticed as soon as transactions arrive.
 
 When the timer expires the safety rules sign TIMEOUT(round, high QC round) - it is sent
@@ -65,7 +66,8 @@ def observe_tc(r: Replica, fx: EffectsBuilder, tc: TimeoutCertificate) -> None:
 
 # ------------------------------------------------------------------ timer
 def timer_running(r: Replica) -> bool:
-    return bool(r.queued) or r.tx_height > r.committed_height or r.timed_out_view is not None
+    return (bool(r.queued) or bool(r.offered) or r.tx_height > r.committed_height
+            or r.timed_out_view is not None)
 
 
 def on_tick_round(r: Replica, fx: EffectsBuilder) -> None:

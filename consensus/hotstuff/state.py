@@ -87,6 +87,7 @@ class Replica:
     my_proposal: Proposal | None = None
     announced_round: int = 0  # round of the last QC broadcast as sync info
     queued: list[tuple[bytes, ...]] = field(default_factory=list)  # for our next proposal
+    queued_round: int = 0  # round in which the last batch was queued here
     offered: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)  # (round, txs)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
     suspects: set[NodeId] = field(default_factory=set)  # led a round that ended in a TC

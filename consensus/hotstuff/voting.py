@@ -91,13 +91,17 @@ def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int
         fx.reject(RejectReason.OVER_LIMIT, sender, "proposal queue full")
         return
     r.queued.append(txs)
+    r.queued_round = r.round
 
 
 def forward_queued(r: Replica, fx: EffectsBuilder) -> None:
     """Batches kept for a turn that passed (the round moved on without our proposal) go
-    to whoever proposes next, so none waits for this replica's next turn."""
+    to whoever proposes next, so none waits for this replica's next turn. Only once the
+    round has moved since they were kept: two replicas that disagree on who is next must
+    not bounce a batch between them for ever."""
     proposer = r.next_proposer()
-    if r.queued and proposer != r.me and proposer not in r.suspects:
+    if r.queued and r.round > r.queued_round and proposer != r.me \
+            and proposer not in r.suspects:
         for txs in r.queued:
             fx.send.append(Send(proposer, Batch(txs, BATCH_HOPS_MAX - 1)))
         r.queued.clear()
@@ -148,7 +152,11 @@ def try_propose(r: Replica, fx: EffectsBuilder) -> None:
     every block with transactions final; once it does, tell everyone (sync info)."""
     if not can_propose(r):
         return
-    if not r.queued and r.tx_height <= r.high_qc.commits_height():
+    # A QC formed from votes may certify a block whose proposal has not arrived here yet:
+    # it may carry transactions, so extend it rather than let the round time out.
+    unknown = r.high_qc.block_hash not in r.blocks and r.high_qc.block_hash != r.committed_hash
+    final = max(r.high_qc.commits_height(), r.committed_height)
+    if not r.queued and not unknown and r.tx_height <= final:
         if r.committed_height > announced_height(r) and r.announced_round < r.high_qc.round:
             r.announced_round = r.high_qc.round
             fx.send.append(Send(None, NewView(None, r.high_qc, None)))
