@@ -61,7 +61,7 @@ def remember_block(r: Replica, fx: EffectsBuilder, block: Block,
 def try_commit(r: Replica, fx: EffectsBuilder) -> None:
     """Commit the best commit QC's parent and its uncommitted ancestors, oldest first.
     A block or linking QC still missing is usually only late (proposals and votes race
-    each other to the next leader); on_tick_commit asks for it if it stays missing."""
+    each other to the next leader); retrieval.on_tick_commit fetches it if it stays so."""
     qc = r.commit_qc
     if qc is None or qc.height - 1 <= r.committed_height:
         return
@@ -104,18 +104,6 @@ def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:
         del r.justify[key]
     for key in [k for k, qc in r.qcs.items() if qc.height <= height]:
         del r.qcs[key]
-
-
-def on_tick_commit(r: Replica, fx: EffectsBuilder) -> None:
-    """A commit that waits for missing blocks for a quarter round timeout: fetch them."""
-    qc = r.commit_qc
-    if qc is None or qc.height - 1 <= r.committed_height:
-        r.commit_wait_ticks = 0
-        return
-    r.commit_wait_ticks += 1
-    if r.commit_wait_ticks >= max(1, r.config.view_timeout_ticks // 4):
-        r.commit_wait_ticks = 0
-        request_catch_up(r, fx, qc.height - 1, qc, r.commit_source)
 
 
 def request_catch_up(r: Replica, fx: EffectsBuilder, target: int, qc: QuorumCertificate,

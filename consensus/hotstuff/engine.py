@@ -12,6 +12,7 @@ Phases live in their own modules:
   pacemaker.py     round timer, TIMEOUT / NEW-VIEW, TC, round advance     (DiemBFT v4 §5)
   safety.py        the safety rules: the only code deciding what is signed (Diem LSR)
   certificates.py  checking QCs and TCs; building and checking commit certificates
+  retrieval.py     fetching certified blocks that are not final yet from peers
   recovery.py      restart from durable safety data, ledger feedback, catch-up
 Every refused input becomes a `Rejected` note with its reason; nothing raises on bad
 input from a peer. After every input a leader that may propose does (voting.try_propose),
@@ -36,10 +37,18 @@ from consensus.api import (
     Tick,
 )
 from consensus.hotstuff.certificates import check_commit_certificate
-from consensus.hotstuff.chain import on_tick_commit
-from consensus.hotstuff.messages import Batch, NewView, Proposal, Timeout, Vote
+from consensus.hotstuff.messages import (
+    Batch,
+    BlockRequest,
+    BlockResponse,
+    NewView,
+    Proposal,
+    Timeout,
+    Vote,
+)
 from consensus.hotstuff.pacemaker import on_new_view, on_tick_round, on_timeout
 from consensus.hotstuff.recovery import on_applied, on_restore, on_synced, on_tick_catch_up
+from consensus.hotstuff.retrieval import on_block_request, on_block_response, on_tick_commit
 from consensus.hotstuff.state import Replica
 from consensus.hotstuff.voting import (
     forward_queued,
@@ -57,6 +66,8 @@ _HANDLERS = {
     Timeout: on_timeout,
     NewView: on_new_view,
     Batch: on_batch,
+    BlockRequest: on_block_request,
+    BlockResponse: on_block_response,
 }
 
 

@@ -148,4 +148,22 @@ class Batch:
     hops: int
 
 
-HOTSTUFF_MESSAGES = (Proposal, Vote, Timeout, NewView, Batch)
+@canonical.register("hotstuff.block_request.v1")
+@dataclass(frozen=True, slots=True)
+class BlockRequest:
+    """Send me block `block_hash` and up to count - 1 of its ancestors (retrieval.py)."""
+    block_hash: bytes
+    count: int
+
+
+@canonical.register("hotstuff.block_response.v1")
+@dataclass(frozen=True, slots=True)
+class BlockResponse:
+    """Blocks from the requested one down, each with the QC its proposal carried
+    (`justifies[i]` certifies the parent of `blocks[i]`). Self-certifying: the requester
+    checks hashes against what it is missing and the QCs' signatures."""
+    blocks: tuple[Block, ...]
+    justifies: tuple[QuorumCertificate, ...]
+
+
+HOTSTUFF_MESSAGES = (Proposal, Vote, Timeout, NewView, Batch, BlockRequest, BlockResponse)

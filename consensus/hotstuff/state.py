@@ -91,7 +91,9 @@ class Replica:
     offered: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)  # (round, txs)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
     suspects: set[NodeId] = field(default_factory=set)  # led a round that ended in a TC
-    # Catch-up.
+    # Block retrieval and catch-up.
+    retrievals: int = 0  # block requests sent: rotates the peer asked
+    served: dict[NodeId, int] = field(default_factory=dict)  # peer -> round we answered it
     catch_up_target: int = 0
     catch_up_wait_ticks: int = 0
     catch_up_peers: tuple[NodeId, ...] = ()

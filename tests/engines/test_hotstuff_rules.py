@@ -25,6 +25,8 @@ from consensus.hotstuff.certificates import COMMIT_CERTIFICATE_KIND
 from consensus.hotstuff.messages import (
     GENESIS_QC,
     Batch,
+    BlockRequest,
+    BlockResponse,
     NewView,
     Proposal,
     Timeout,
@@ -409,13 +411,39 @@ def test_replica_behind_is_sent_sync_info_once_per_round() -> None:
 
 # ------------------------------------------------------------------ catch-up / restore
 def test_commit_of_missing_blocks_fetches_them_then_continues() -> None:
+    """QC(B2) makes B1 final, but this replica never saw B1: after a quarter round it asks
+    a voter's block tree (block retrieval) and the peers' ledgers (CatchUp)."""
     chain = Chain()
     eng = engine(0)
-    receive(eng, 3, chain.p3)  # QC(B2) commits B1, which this replica never saw
+    receive(eng, 3, chain.p3)
     ticks = run_ticks(eng, 2)
+    assert ticks[0] == api.Effects()
+    assert ticks[1].send == (Send(2, BlockRequest(chain.b1.block_hash, 1)),)
     assert ticks[1].catch_up == (CatchUp(1, (1, 2, 3)),)
     effects = eng.step(Synced(1, chain.b1.block_hash, b"\x11" * 32))
     assert eng.status().committed_height == 1 and effects.catch_up == ()
+
+
+def test_retrieved_block_completes_a_waiting_commit() -> None:
+    chain = Chain()
+    eng = engine(0)
+    receive(eng, 3, chain.p3)
+    assert receive(eng, 2, BlockResponse((chain.b3,), (chain.qc2,))) == api.Effects()  # unasked
+    effects = receive(eng, 2, BlockResponse((chain.b1,), (GENESIS_QC,)))
+    certificate = Certificate(COMMIT_CERTIFICATE_KIND, 1, chain.b1.block_hash, chain.qc2.votes)
+    assert effects == api.Effects(commit=(api.Commit(chain.b1, certificate),))
+
+
+def test_block_requests_are_served_from_the_tree_once_per_round() -> None:
+    chain = Chain()
+    eng = engine(0)
+    for p in (chain.p1, chain.p2):
+        receive(eng, p.round % 4, p)
+    effects = receive(eng, 3, BlockRequest(chain.b2.block_hash, 5))
+    assert effects == api.Effects(send=(Send(3, BlockResponse((chain.b2, chain.b1),
+                                                              (chain.qc1, GENESIS_QC))),))
+    assert receive(eng, 3, BlockRequest(chain.b2.block_hash, 5)).notes == (
+        Rejected(RejectReason.OVER_LIMIT, 3, "one block request per round"),)
 
 
 def test_restart_resumes_the_round_and_resends_its_timeout() -> None:

@@ -15,6 +15,8 @@ from consensus.api import EngineConfig
 from consensus.hotstuff.messages import (
     GENESIS_QC,
     Batch,
+    BlockRequest,
+    BlockResponse,
     NewView,
     Proposal,
     QuorumCertificate,
@@ -70,6 +72,8 @@ def examples() -> list[object]:
         NewView(SignedMessage(2, timeout, b"sig"), qc, tc),
         NewView(None, qc, None),
         Batch((b"tx-1", b""), 1),
+        BlockRequest(block.block_hash, 8),
+        BlockResponse((block,), (GENESIS_QC,)),
     ]
 
 

@@ -306,18 +306,22 @@ class RaftInstallSnapshotResponse(_message.Message):
     def __init__(self, term: _Optional[int] = ..., follower: _Optional[int] = ..., match_index: _Optional[int] = ...) -> None: ...
 
 class HotStuffMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "new_view", "timeout", "batch")
+    __slots__ = ("proposal", "vote", "new_view", "timeout", "batch", "block_request", "block_response")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
     NEW_VIEW_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     proposal: HotStuffProposal
     vote: HotStuffVote
     new_view: HotStuffNewView
     timeout: HotStuffTimeout
     batch: HotStuffBatch
-    def __init__(self, proposal: _Optional[_Union[HotStuffProposal, _Mapping]] = ..., vote: _Optional[_Union[HotStuffVote, _Mapping]] = ..., new_view: _Optional[_Union[HotStuffNewView, _Mapping]] = ..., timeout: _Optional[_Union[HotStuffTimeout, _Mapping]] = ..., batch: _Optional[_Union[HotStuffBatch, _Mapping]] = ...) -> None: ...
+    block_request: HotStuffBlockRequest
+    block_response: HotStuffBlockResponse
+    def __init__(self, proposal: _Optional[_Union[HotStuffProposal, _Mapping]] = ..., vote: _Optional[_Union[HotStuffVote, _Mapping]] = ..., new_view: _Optional[_Union[HotStuffNewView, _Mapping]] = ..., timeout: _Optional[_Union[HotStuffTimeout, _Mapping]] = ..., batch: _Optional[_Union[HotStuffBatch, _Mapping]] = ..., block_request: _Optional[_Union[HotStuffBlockRequest, _Mapping]] = ..., block_response: _Optional[_Union[HotStuffBlockResponse, _Mapping]] = ...) -> None: ...
 
 class HotStuffVote(_message.Message):
     __slots__ = ("round", "height", "block_hash", "parent_round", "parent_hash", "voter")
@@ -398,6 +402,22 @@ class HotStuffBatch(_message.Message):
     txs: _containers.RepeatedScalarFieldContainer[bytes]
     hops: int
     def __init__(self, txs: _Optional[_Iterable[bytes]] = ..., hops: _Optional[int] = ...) -> None: ...
+
+class HotStuffBlockRequest(_message.Message):
+    __slots__ = ("block_hash", "count")
+    BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    block_hash: bytes
+    count: int
+    def __init__(self, block_hash: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
+
+class HotStuffBlockResponse(_message.Message):
+    __slots__ = ("blocks", "justifies")
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFIES_FIELD_NUMBER: _ClassVar[int]
+    blocks: _containers.RepeatedCompositeFieldContainer[_block_pb2.Block]
+    justifies: _containers.RepeatedCompositeFieldContainer[HotStuffQuorumCertificate]
+    def __init__(self, blocks: _Optional[_Iterable[_Union[_block_pb2.Block, _Mapping]]] = ..., justifies: _Optional[_Iterable[_Union[HotStuffQuorumCertificate, _Mapping]]] = ...) -> None: ...
 
 class TendermintMessage(_message.Message):
     __slots__ = ("proposal", "vote", "evidence")
