@@ -12,7 +12,10 @@ safety rules (safety.py). Here:
 * `round`, `high_qc`, `high_tc` - the pacemaker: round = max(high QC round, high TC
   round) + 1 (Jolteon §3 'round advancement'), the timer in ticks, `failed_rounds`;
 * `votes` / `timeouts` - what the next leader and every replica collect, per round,
-  inside a bounded window of rounds.
+  inside a bounded window of rounds;
+* `queued` / `offered` / `suspects` - batches waiting for this replica's proposal, its own
+  clients' batches handed on and not final yet, and replicas that failed a round
+  (voting.py explains the forwarding rules).
 
 Durable records (`Persist`, written before any message that depends on them is sent):
 
