@@ -116,6 +116,7 @@ class HotStuffEngine:
             fx.reject(RejectReason.MALFORMED, sender, f"not a HotStuff message: "
                       f"{type(message).__name__}")
             return
+        self._replica.suspects.discard(sender)  # alive after all (pacemaker.observe_tc)
         handler(self._replica, fx, sender, message, signature)  # type: ignore[operator]
 
     def status(self) -> EngineStatus:

@@ -56,11 +56,12 @@ def observe_tc(r: Replica, fx: EffectsBuilder, tc: TimeoutCertificate) -> None:
     if r.high_tc is None or tc.round > r.high_tc.round:
         r.high_tc = tc
         fx.persist.append(Persist(KEY_HIGH_TC, tc))
-        # The round's leader failed, or its vote collector; replicas that sent no timeout
-        # may have crashed. Until they propose again they get no batches
-        # (voting.take_batch) and their rounds no back-off (Replica.round_timeout_ticks).
-        silent = set(r.config.validators.node_ids) - {s.sender for s in tc.timeouts}
-        r.suspects |= (silent | {r.leader(tc.round)}) - {r.me}
+        # Replicas whose timeout is not in the TC nor came in since may have crashed
+        # (a crashed leader or vote collector is why rounds fail). Until they are heard
+        # from again they get no batches (voting.take_batch) and their rounds no
+        # back-off (Replica.round_timeout_ticks).
+        heard = {s.sender for s in tc.timeouts} | set(r.timeouts.get(tc.round, {}))
+        r.suspects |= set(r.config.validators.node_ids) - heard - {r.me}
     advance_round(r, fx, tc.round + 1, via_qc=False)
 
 

@@ -93,7 +93,7 @@ class Replica:
     queued_round: int = 0  # round in which the last batch was queued here
     offered: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)  # (round, txs)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
-    suspects: set[NodeId] = field(default_factory=set)  # led a round that ended in a TC
+    suspects: set[NodeId] = field(default_factory=set)  # silent at the last TC, not heard since
     # Block retrieval and catch-up.
     retrievals: int = 0  # block requests sent: rotates the peer asked
     served: dict[NodeId, int] = field(default_factory=dict)  # peer -> round we answered it
@@ -138,8 +138,8 @@ class Replica:
     def round_timeout_ticks(self) -> int:
         """Doubles with every round that ended in a TC, back to the base after a QC
         (DiemBFT v4 §5 'round_timer', exponential back-off). A round whose leader or vote
-        collector is a suspect - a replica that led a failed round or sent no timeout to
-        the last TC, and has not proposed since - gets a quarter of the base and no
+        collector is a suspect - a replica that sent no timeout to the last TC and has not
+        been heard from since - gets a quarter of the base and no
         back-off: the doubling waits out slow networks, not crashed replicas, whose turn
         comes back every n rounds with round-robin rotation. Timeouts only affect
         liveness, so a wrong suspicion costs at most one short round."""

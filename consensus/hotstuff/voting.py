@@ -29,8 +29,8 @@ replica that will not propose next accepts the batch and hands it on engine to e
 replica voted in the round, then the next round's leader, which collects the votes); that
 replica queues it (bounded) and proposes it as soon as its round starts. A batch that
 missed its leader is forwarded at most BATCH_HOPS_MAX times, then kept for the holder's
-own turn. Batches are not handed to a replica whose round last ended in a TC until it
-proposes again (it may have crashed): they wait here and go to the next proposer. If a
+own turn. Batches are not handed to a replica that sent no timeout to the last TC until
+it is heard from again (it may have crashed): they wait here and go to the next proposer. If a
 batch is lost with a crashed leader anyway, the driver's mempool offers the transactions
 again after its proposal timeout.
 """
@@ -218,7 +218,6 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
     if problem is not None:
         fx.reject(problem[0], sender, problem[1])
         return
-    r.suspects.discard(sender)
     observe_qc(r, fx, p.justify, sender)
     advance_round(r, fx, p.justify.round + 1, via_qc=True)
     if p.last_round_tc is not None:
