@@ -12,8 +12,10 @@ rounds become long enough for an honest leader to finish one.
 
 The timer runs only while there is work: a batch waits here for a proposal, a batch this
 replica handed on is not final yet, a block with transactions is not final yet, or this
-replica has already timed out in the round. An idle cluster therefore sends nothing,
-and a silent or crashed leader is noticed as soon as transactions arrive.
+replica has already timed out in the round. An idle cluster therefore sends nothing, and
+a silent or crashed leader is noticed as soon as transactions arrive. Half-way through a
+round that has not ended, a replica re-sends its proposal and vote of the round, byte for
+byte: lost packets are the usual reason a round stalls, and a TC costs a doubled timeout.
 
 When the timer expires the safety rules sign TIMEOUT(round, high QC round) - it is sent
 to this replica itself for its signature - and the replica broadcasts NEW-VIEW(signed
@@ -76,6 +78,8 @@ def on_tick_round(r: Replica, fx: EffectsBuilder) -> None:
         r.round_ticks = 0
         return
     r.round_ticks += 1
+    if r.round_ticks == r.round_timeout_ticks() // 2:
+        resend_round_messages(r, fx)
     if r.round_ticks < r.round_timeout_ticks():
         return
     r.round_ticks = 0
@@ -83,6 +87,18 @@ def on_tick_round(r: Replica, fx: EffectsBuilder) -> None:
         fx.send.append(Send(None, r.timed_out_view))  # same bytes: recovers lost timeouts
         return
     local_timeout(r, fx)
+
+
+def resend_round_messages(r: Replica, fx: EffectsBuilder) -> None:
+    """Half-way through a round that has not ended, send our proposal and vote of this
+    round once more, byte for byte (the guard returns the same signatures): one lost
+    packet then costs half a round instead of a TC and a doubled timeout."""
+    proposal = r.my_proposal
+    if proposal is not None and proposal.round == r.round:
+        fx.send.append(Send(None, proposal))
+    vote = r.safety.last_vote
+    if vote is not None and vote.round == r.round:
+        fx.send.append(Send(r.leader(vote.round + 1), vote))
 
 
 def local_timeout(r: Replica, fx: EffectsBuilder) -> None:

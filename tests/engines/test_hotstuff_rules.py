@@ -364,7 +364,8 @@ def test_round_timeout_doubles_after_failed_rounds_and_resets_after_a_qc() -> No
     eng = engine(0)
     receive(eng, 1, chain.p1)  # a block with transactions waits: the timer runs
     ticks = run_ticks(eng, 10)
-    assert all(e == api.Effects() for e in ticks[:9])
+    assert ticks[4] == api.Effects(send=(Send(2, vote_of(1, chain.b1, 0, 0)),))  # half-way
+    assert all(e == api.Effects() for e in ticks[:4] + ticks[5:9])
     assert ticks[9].send == (Send(0, Timeout(1, 0, 0)),)
     view = NewView(signed(0, Timeout(1, 0, 0)), GENESIS_QC, None)
     eng.step(Receive(0, Timeout(1, 0, 0), sign(0, Timeout(1, 0, 0))))
