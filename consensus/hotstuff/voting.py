@@ -84,7 +84,9 @@ def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int
     proposer = r.next_proposer()
     if proposer != r.me and hops < BATCH_HOPS_MAX and proposer not in r.suspects:
         fx.send.append(Send(proposer, Batch(txs, hops + 1)))
-        if hops == 0:  # our own clients' batch: kept until it commits (resend_offered)
+        if hops == 0:
+            # Our own clients' batch: kept until it commits (resend_offered). When the
+            # list is full the oldest is dropped; the driver's mempool still re-offers it.
             r.offered = [*r.offered[-(OFFERED_BATCHES_MAX - 1):], (r.round, txs)]
         return
     if len(r.queued) >= QUEUED_BATCHES_MAX:
