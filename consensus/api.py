@@ -56,12 +56,15 @@ it with NOT_LEADER so the driver forwards it. `TransferLeadership` is thesis §3
 A follower behind the leader's compacted log emits `CatchUp` (the ledger's blocks are the
 snapshot), then `Synced` tells it where its log now starts.
 
-HotStuff (Yin et al. 2019), chained. A block carries the QC of its parent; `Propose` gives
-the leader a batch to extend the highest QC; votes are `SignedMessage`s that the next
-leader aggregates into a QC (a tuple of 2f + 1 signed votes). The three-chain commit rule
-emits `Commit` with the QC that made the block final. The pacemaker is a tick-driven
-timeout per view, with NEW-VIEW carrying the highest QC. Durable: the locked QC, the last
-voted view (never vote twice in a view) and the highest QC.
+HotStuff (Yin et al. 2019) in its 2-chain form, Jolteon / DiemBFT v4 (Gelashvili et al.
+2022). The leader of round r turns `Propose` into a PROPOSAL extending its highest QC;
+each replica sends its VOTE (naming the block and its parent, with their rounds) to the
+leader of round r + 1 only, which aggregates 2f + 1 into a QC (a tuple of signed votes).
+A block is final when its child of the next round is certified; `Commit` carries that
+QC, whose votes name the committed block's hash. The pacemaker counts `Tick`s per round;
+2f + 1 signed TIMEOUTs (broadcast inside a NEW-VIEW with the sender's highest QC) form a
+TC that ends the round. Durable: the safety data (last voted round, preferred round,
+highest timeout round, last vote and timeout), the highest QC and TC, the own proposal.
 
 Tendermint (Buchman, Kwon & Milosevic 2018). Height/round/step live in the engine; each
 step's timeout counts `Tick`s (growing with the round). PROPOSAL, PREVOTE and PRECOMMIT

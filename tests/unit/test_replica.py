@@ -15,6 +15,7 @@ from qenex_node.core.plan import Outbound, Plan
 from qenex_node.core.replica import Replica, ReplicaInvariantError
 from qenex_node.core.sync import (
     SYNC_BLOCKS_MAX,
+    CatchUpTracker,
     CommittedBlock,
     SyncLimits,
     SyncRequest,
@@ -26,7 +27,7 @@ from simulations.runner import Simulation
 from simulations.scenario import NetworkConfig, Scenario, Workload
 
 SEED, CHAIN, NODES = 5, "qenex-core", 4
-LIMITS = SyncLimits(status_interval_ticks=10, request_timeout_ticks=25)
+LIMITS = SyncLimits(status_interval_ticks=10, request_timeout_ticks=25, stall_intervals=1)
 
 
 def make_replica(algorithm: str = "pbft", node: int = 0) -> Replica:
@@ -87,9 +88,30 @@ def test_one_byzantine_claim_is_not_believed_but_f_plus_one_are():
 
 
 def test_crash_fault_engine_believes_the_highest_report():
-    replica = make_replica("raft")
-    run(replica, replica.receive(1, status(1, 7), b""))
-    assert sync_requests(ticks(replica, 20))
+    from qenex_node.core.replica import faults_to_distrust
+
+    raft = make_replica("raft")
+    assert faults_to_distrust(raft.engine, raft.config) == 0
+    assert faults_to_distrust(make_replica().engine, make_replica().config) == 1
+    tracker = CatchUpTracker(0, NODES, faults=0, limits=LIMITS)
+    tracker.on_status(status(1, 7), 0)
+    requests = [tracker.on_tick(0)[1] for _ in range(20)]
+    assert any(r is not None for r in requests)
+
+
+def test_a_short_stall_is_left_to_the_engine():
+    tracker = CatchUpTracker(0, NODES, faults=0, limits=SyncLimits(
+        status_interval_ticks=10, request_timeout_ticks=25, stall_intervals=3))
+    tracker.on_status(status(1, 7), 0)
+    first = [tracker.on_tick(0)[1] for _ in range(30)]
+    assert not any(first)  # two whole intervals without progress: not yet
+    assert [r for r in (tracker.on_tick(0)[1] for _ in range(10)) if r]
+
+
+def test_no_sync_while_the_engine_is_between_leaders():
+    tracker = CatchUpTracker(0, NODES, faults=0, limits=LIMITS)
+    tracker.on_status(status(1, 7), 0)
+    assert not any(tracker.on_tick(0, lambda: False)[1] for _ in range(40))
 
 
 def test_unanswered_request_is_retried_on_another_peer():

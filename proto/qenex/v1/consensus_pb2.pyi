@@ -342,58 +342,118 @@ class RaftInstallSnapshotResponse(_message.Message):
     def __init__(self, term: _Optional[int] = ..., follower: _Optional[int] = ..., match_index: _Optional[int] = ...) -> None: ...
 
 class HotStuffMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "new_view")
+    __slots__ = ("proposal", "vote", "new_view", "timeout", "batch", "block_request", "block_response")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
     NEW_VIEW_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     proposal: HotStuffProposal
     vote: HotStuffVote
     new_view: HotStuffNewView
-    def __init__(self, proposal: _Optional[_Union[HotStuffProposal, _Mapping]] = ..., vote: _Optional[_Union[HotStuffVote, _Mapping]] = ..., new_view: _Optional[_Union[HotStuffNewView, _Mapping]] = ...) -> None: ...
-
-class HotStuffQuorumCertificate(_message.Message):
-    __slots__ = ("view", "height", "block_hash", "votes")
-    VIEW_FIELD_NUMBER: _ClassVar[int]
-    HEIGHT_FIELD_NUMBER: _ClassVar[int]
-    BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
-    VOTES_FIELD_NUMBER: _ClassVar[int]
-    view: int
-    height: int
-    block_hash: bytes
-    votes: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
-    def __init__(self, view: _Optional[int] = ..., height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., votes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
-
-class HotStuffProposal(_message.Message):
-    __slots__ = ("view", "block", "justify")
-    VIEW_FIELD_NUMBER: _ClassVar[int]
-    BLOCK_FIELD_NUMBER: _ClassVar[int]
-    JUSTIFY_FIELD_NUMBER: _ClassVar[int]
-    view: int
-    block: _block_pb2.Block
-    justify: HotStuffQuorumCertificate
-    def __init__(self, view: _Optional[int] = ..., block: _Optional[_Union[_block_pb2.Block, _Mapping]] = ..., justify: _Optional[_Union[HotStuffQuorumCertificate, _Mapping]] = ...) -> None: ...
+    timeout: HotStuffTimeout
+    batch: HotStuffBatch
+    block_request: HotStuffBlockRequest
+    block_response: HotStuffBlockResponse
+    def __init__(self, proposal: _Optional[_Union[HotStuffProposal, _Mapping]] = ..., vote: _Optional[_Union[HotStuffVote, _Mapping]] = ..., new_view: _Optional[_Union[HotStuffNewView, _Mapping]] = ..., timeout: _Optional[_Union[HotStuffTimeout, _Mapping]] = ..., batch: _Optional[_Union[HotStuffBatch, _Mapping]] = ..., block_request: _Optional[_Union[HotStuffBlockRequest, _Mapping]] = ..., block_response: _Optional[_Union[HotStuffBlockResponse, _Mapping]] = ...) -> None: ...
 
 class HotStuffVote(_message.Message):
-    __slots__ = ("view", "height", "block_hash", "voter")
-    VIEW_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("round", "height", "block_hash", "parent_round", "parent_hash", "voter")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ROUND_FIELD_NUMBER: _ClassVar[int]
+    PARENT_HASH_FIELD_NUMBER: _ClassVar[int]
     VOTER_FIELD_NUMBER: _ClassVar[int]
-    view: int
+    round: int
     height: int
     block_hash: bytes
+    parent_round: int
+    parent_hash: bytes
     voter: int
-    def __init__(self, view: _Optional[int] = ..., height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., voter: _Optional[int] = ...) -> None: ...
+    def __init__(self, round: _Optional[int] = ..., height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., parent_round: _Optional[int] = ..., parent_hash: _Optional[bytes] = ..., voter: _Optional[int] = ...) -> None: ...
+
+class HotStuffQuorumCertificate(_message.Message):
+    __slots__ = ("round", "height", "block_hash", "parent_round", "parent_hash", "votes")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ROUND_FIELD_NUMBER: _ClassVar[int]
+    PARENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    height: int
+    block_hash: bytes
+    parent_round: int
+    parent_hash: bytes
+    votes: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, round: _Optional[int] = ..., height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., parent_round: _Optional[int] = ..., parent_hash: _Optional[bytes] = ..., votes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
+
+class HotStuffTimeout(_message.Message):
+    __slots__ = ("round", "high_qc_round", "voter")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    HIGH_QC_ROUND_FIELD_NUMBER: _ClassVar[int]
+    VOTER_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    high_qc_round: int
+    voter: int
+    def __init__(self, round: _Optional[int] = ..., high_qc_round: _Optional[int] = ..., voter: _Optional[int] = ...) -> None: ...
+
+class HotStuffTimeoutCertificate(_message.Message):
+    __slots__ = ("round", "timeouts")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    timeouts: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, round: _Optional[int] = ..., timeouts: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
+
+class HotStuffProposal(_message.Message):
+    __slots__ = ("round", "block", "justify", "last_round_tc")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFY_FIELD_NUMBER: _ClassVar[int]
+    LAST_ROUND_TC_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    block: _block_pb2.Block
+    justify: HotStuffQuorumCertificate
+    last_round_tc: HotStuffTimeoutCertificate
+    def __init__(self, round: _Optional[int] = ..., block: _Optional[_Union[_block_pb2.Block, _Mapping]] = ..., justify: _Optional[_Union[HotStuffQuorumCertificate, _Mapping]] = ..., last_round_tc: _Optional[_Union[HotStuffTimeoutCertificate, _Mapping]] = ...) -> None: ...
 
 class HotStuffNewView(_message.Message):
-    __slots__ = ("view", "high_qc", "sender")
-    VIEW_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("timeout", "high_qc", "last_round_tc")
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     HIGH_QC_FIELD_NUMBER: _ClassVar[int]
-    SENDER_FIELD_NUMBER: _ClassVar[int]
-    view: int
+    LAST_ROUND_TC_FIELD_NUMBER: _ClassVar[int]
+    timeout: SignedConsensusMessage
     high_qc: HotStuffQuorumCertificate
-    sender: int
-    def __init__(self, view: _Optional[int] = ..., high_qc: _Optional[_Union[HotStuffQuorumCertificate, _Mapping]] = ..., sender: _Optional[int] = ...) -> None: ...
+    last_round_tc: HotStuffTimeoutCertificate
+    def __init__(self, timeout: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ..., high_qc: _Optional[_Union[HotStuffQuorumCertificate, _Mapping]] = ..., last_round_tc: _Optional[_Union[HotStuffTimeoutCertificate, _Mapping]] = ...) -> None: ...
+
+class HotStuffBatch(_message.Message):
+    __slots__ = ("txs", "hops")
+    TXS_FIELD_NUMBER: _ClassVar[int]
+    HOPS_FIELD_NUMBER: _ClassVar[int]
+    txs: _containers.RepeatedScalarFieldContainer[bytes]
+    hops: int
+    def __init__(self, txs: _Optional[_Iterable[bytes]] = ..., hops: _Optional[int] = ...) -> None: ...
+
+class HotStuffBlockRequest(_message.Message):
+    __slots__ = ("block_hash", "count")
+    BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    block_hash: bytes
+    count: int
+    def __init__(self, block_hash: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
+
+class HotStuffBlockResponse(_message.Message):
+    __slots__ = ("blocks", "justifies")
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFIES_FIELD_NUMBER: _ClassVar[int]
+    blocks: _containers.RepeatedCompositeFieldContainer[_block_pb2.Block]
+    justifies: _containers.RepeatedCompositeFieldContainer[HotStuffQuorumCertificate]
+    def __init__(self, blocks: _Optional[_Iterable[_Union[_block_pb2.Block, _Mapping]]] = ..., justifies: _Optional[_Iterable[_Union[HotStuffQuorumCertificate, _Mapping]]] = ...) -> None: ...
 
 class TendermintMessage(_message.Message):
     __slots__ = ("proposal", "vote", "evidence")
