@@ -250,3 +250,14 @@ def test_the_transaction_id_is_the_body_hash_for_envelopes_and_the_bytes_hash_ot
     body = transaction_pb2.SignedTransaction.FromString(tx).body
     assert tx_id(tx) == hashlib.sha256(body).digest()
     assert tx_id(b"\xff\xfe opaque") == hashlib.sha256(b"\xff\xfe opaque").digest()
+
+
+def test_leadership_transfer_goes_through_the_engine():
+    pbft = make_replica()
+    plan = pbft.transfer_leadership(2)
+    assert plan.notes[0].reason == RejectReason.UNSUPPORTED and not plan.sends
+    run(pbft, plan)
+    raft = make_replica("raft")
+    plan = raft.transfer_leadership(2)  # not the leader (no election yet): refused
+    assert plan.notes[0].reason == RejectReason.NOT_LEADER
+    run(raft, plan)
