@@ -108,6 +108,13 @@ def test_a_short_stall_is_left_to_the_engine():
     assert [r for r in (tracker.on_tick(0)[1] for _ in range(10)) if r]
 
 
+def test_a_busy_node_sends_its_status_less_often():
+    tracker = CatchUpTracker(0, NODES, faults=1, limits=SyncLimits(
+        status_interval_ticks=10, busy_status_every_intervals=5))
+    sent = [tracker.on_tick(height // 10)[0] for height in range(1, 101)]  # moving on
+    assert sum(sent) == 3  # the first interval, then every fifth: 1, 5, 10
+
+
 def test_no_sync_while_the_engine_is_between_leaders():
     tracker = CatchUpTracker(0, NODES, faults=0, limits=LIMITS)
     tracker.on_status(status(1, 7), 0)
