@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def leader_crash_recovery_ms(algorithm: str, seed: int) -> int | None:
     if not after:
         return None
     marks = [LEADER_CRASH_AT_MS, *after]
-    return max(b - a for a, b in zip(marks, marks[1:]))
+    return max(b - a for a, b in itertools.pairwise(marks))
 
 
 def compare(algorithms: list[str], scenario: Scenario, seeds: int, out: Path,
