@@ -10,6 +10,7 @@ import click
 import yaml
 
 from consensus.api import engine_names
+from simulations.invariants import SAFETY
 from simulations.scenario import load_scenario, scenario_from_dict, scenario_to_dict
 
 
@@ -103,6 +104,9 @@ def shrink_command(run_file: str, runs_max: int, out_file: str | None) -> None:
     broken = {r.name for r in first.invariants if not r.ok}
     if not broken:
         raise click.ClickException("that run does not fail: nothing to shrink")
+    # Keep the worst thing the run shows: a safety violation must survive shrinking, not
+    # be traded for a liveness failure that is easier to keep.
+    broken = (broken & set(SAFETY)) or broken
 
     def fails(candidate: Any) -> bool:
         result = run_scenario(candidate)

@@ -218,13 +218,17 @@ def scenario_options(func: Any) -> Any:
     return func
 
 
-def scenario_from_options(options: dict[str, Any]) -> Scenario:
+def scenario_from_options(options: dict[str, Any], given: frozenset[str] = frozenset()
+                          ) -> Scenario:
+    """The run the options describe; with --scenario, the file's own algorithm and seed
+    stand unless -a / -s were given on the command line (`given`)."""
     options["algorithm"] = check_algorithm(options["algorithm"])
     if options.get("scenario_path"):
-        scenario = load_scenario(options["scenario_path"])
         from dataclasses import replace
 
-        return replace(scenario, algorithm=options["algorithm"], seed=options["seed"])
+        scenario = load_scenario(options["scenario_path"])
+        changes = {k: options[k] for k in ("algorithm", "seed") if k in given}
+        return replace(scenario, **changes)
     return build_scenario(options)
 
 
@@ -243,7 +247,9 @@ def simulate_command(ctx: click.Context, as_json: bool, list_engines: bool,
         return
     from simulations.runner import run_scenario
 
-    result = run_scenario(scenario_from_options(options))
+    given = frozenset(name for name in ("algorithm", "seed")
+                      if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT)
+    result = run_scenario(scenario_from_options(options, given))
     summary = result.summary()
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))

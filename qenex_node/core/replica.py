@@ -106,6 +106,10 @@ class Replica:
         self._begin()
         self.height = event.committed_height
         self.tip_hash = event.committed_hash or GENESIS_HASH
+        for _, record in event.records:
+            # Blocks the engine kept (a Raft log tail, prepared PBFT blocks) may still
+            # commit after the restart: their transactions must not be proposed again.
+            self._note_proposed_blocks(record, SCAN_DEPTH_MAX)
         return self._engine_plan(event)
 
     def tick(self) -> Plan:
@@ -313,6 +317,10 @@ class Replica:
     def _effects_plan(self, effects: Effects, extra: Iterable[Outbound] = ()) -> Plan:
         if not extra and effects.is_empty():
             return self._plan(EMPTY_PLAN)  # most ticks: nothing to do, nothing to build
+        for op in effects.persist:  # our own proposals and log entries, not only peers'
+            self._note_proposed_blocks(op.value, SCAN_DEPTH_MAX)
+        for send in effects.send:
+            self._note_proposed_blocks(send.message, SCAN_DEPTH_MAX)
         sends = [self._outbound(send.to, send.message) for send in effects.send]
         sends.extend(extra)
         for request in effects.catch_up:
