@@ -281,11 +281,14 @@ class SimNode:
             self.sim.count("lost_writes")
             self.crash()
             return True
-        chance = self.sim.scenario.torn_write_probability
-        if chance and self.sim.torn_rng.random() < chance:
+        sc = self.sim.scenario
+        chance = sc.torn_write_probability
+        if chance and (sc.torn_write_until_ms is None
+                       or self.sim.world.now_ms < sc.torn_write_until_ms) \
+                and self.sim.torn_rng.random() < chance:
             self.sim.count("torn_writes")
             self.crash()
-            self.sim.restart_later(self, self.sim.scenario.torn_write_restart_ms)
+            self.sim.restart_later(self, sc.torn_write_restart_ms)
             return True
         return False
 

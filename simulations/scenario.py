@@ -105,6 +105,7 @@ class Scenario:
     clocks: tuple[ClockFault, ...] = ()
     torn_write_probability: float = 0.0  # a write that never becomes durable, then a crash
     torn_write_restart_ms: int = 1_000  # a node crashed by a torn write restarts after this
+    torn_write_until_ms: int | None = None  # torn writes stop here (None: the whole run)
     liveness_fraction_min: float = 0.9  # of transactions offered after GST, to be committed
 
     def gst_ms(self) -> int:
@@ -120,6 +121,12 @@ class Scenario:
                 ends.append(fault.heal_at_ms)
             else:
                 ends.append(self.duration_ms)  # never heals: no GST within the run
+        if self.torn_write_probability:
+            # Torn writes crash random nodes, possibly more than f at once: only once they
+            # stop (and their last victims are back) does the system owe liveness.
+            until = self.torn_write_until_ms if self.torn_write_until_ms is not None \
+                else self.duration_ms
+            ends.append(min(until + self.torn_write_restart_ms, self.duration_ms))
         return max(ends)
 
     def workload_stop_ms(self) -> int:
