@@ -40,9 +40,10 @@ from consensus.api import (
     Tick,
     TransferLeadership,
 )
-from consensus.types import GENESIS_HASH, Block, NodeId, max_faulty_bft
+from consensus.types import GENESIS_HASH, NodeId, max_faulty_bft
 from ledger.receipts import AppliedBlock, TxCheck
 from qenex_node.core.app import tx_id
+from qenex_node.core.inflight import InFlightBlocks
 from qenex_node.core.mempool import AddResult, Mempool
 from qenex_node.core.plan import EMPTY_PLAN, Outbound, Plan
 from qenex_node.core.sync import (
@@ -58,9 +59,6 @@ from qenex_node.core.sync import (
 )
 
 TICK = Tick()  # immutable: one instance serves every tick
-PENDING_HEIGHTS_MAX = 512  # uncommitted heights whose proposed blocks we remember
-PENDING_BLOCKS_PER_HEIGHT_MAX = 8  # conflicting proposals remembered per height
-SCAN_DEPTH_MAX = 5  # NEW-VIEW > signed PRE-PREPARE > block: how deep blocks hide
 LOCAL_INPUTS_MAX = 100_000  # feedback inputs queued within one burst; more is a bug
 COMMITTED_IDS_MAX = 50_000  # recently committed tx ids refused at admission (re-forwards)
 
@@ -95,11 +93,7 @@ class Replica:
         # A transaction forwarded again after its proposal timed out may reach a proposer
         # after it committed: refusing recent ids keeps it from being ordered twice.
         self._committed_ids: collections.OrderedDict[bytes, None] = collections.OrderedDict()
-        # Blocks seen in proposals that may still commit: height -> block hash -> tx ids.
-        # A proposer leaves their transactions out of new batches; after a view change a
-        # prepared block is carried into the new view and commits later, and offering its
-        # transactions again would order them twice.
-        self._pending_blocks: dict[int, dict[bytes, frozenset[bytes]]] = {}
+        self.in_flight = InFlightBlocks()  # blocks that may still commit (inflight.py)
 
     # ------------------------------------------------------------ inputs from outside
     def restore(self, event: Restore) -> Plan:
@@ -109,7 +103,7 @@ class Replica:
         for _, record in event.records:
             # Blocks the engine kept (a Raft log tail, prepared PBFT blocks) may still
             # commit after the restart: their transactions must not be proposed again.
-            self._note_proposed_blocks(record, SCAN_DEPTH_MAX)
+            self.in_flight.note(record, self.height)
         return self._engine_plan(event)
 
     def tick(self) -> Plan:
@@ -169,7 +163,7 @@ class Replica:
                 return self._refused(sender, "status names another node")
             self.sync.on_status(message, self.height)
             return self._plan(EMPTY_PLAN)
-        self._note_proposed_blocks(message, SCAN_DEPTH_MAX)
+        self.in_flight.note(message, self.height)
         return self._engine_plan(Receive(sender, message, signature))
 
     def peer_connected(self, peer: NodeId) -> Plan:
@@ -249,52 +243,16 @@ class Replica:
 
     # ------------------------------------------------------------ queries
     # ------------------------------------------------------------ blocks in flight
-    def _note_proposed_blocks(self, value: object, depth: int) -> None:
-        """Remember the transactions of every block a message carries (any engine's
-        proposal shape: a Block field, or blocks inside entries or signed messages)."""
-        if isinstance(value, Block):
-            self._remember_pending(value)
-        elif depth and isinstance(value, tuple):
-            for item in value:
-                self._note_proposed_blocks(item, depth - 1)
-        elif depth and hasattr(value, "__dataclass_fields__"):
-            for name in value.__dataclass_fields__:  # type: ignore[union-attr]
-                field = getattr(value, name)
-                if isinstance(field, (Block, tuple)) or hasattr(field, "__dataclass_fields__"):
-                    self._note_proposed_blocks(field, depth - 1)
-
-    def _remember_pending(self, block: Block) -> None:
-        height = block.height
-        if not self.height < height <= self.height + PENDING_HEIGHTS_MAX or not block.txs:
-            return
-        at_height = self._pending_blocks.setdefault(height, {})
-        if block.block_hash in at_height or len(at_height) >= PENDING_BLOCKS_PER_HEIGHT_MAX:
-            return
-        at_height[block.block_hash] = frozenset(tx_id(tx) for tx in block.txs)
-
     def _without_pending(self, batch: tuple[bytes, ...]) -> tuple[bytes, ...]:
         """The batch minus what a block in flight already carries; those wait (marked as
         handed on) until that block commits, or come back if it never does."""
-        if not self._pending_blocks:
+        if not self.in_flight:
             return batch
-        pending = set().union(*(ids for blocks in self._pending_blocks.values()
-                                for ids in blocks.values()))
-        kept = tuple(tx for tx in batch if tx_id(tx) not in pending)
+        carried = self.in_flight.carried()
+        kept = tuple(tx for tx in batch if tx_id(tx) not in carried)
         if len(kept) != len(batch):
-            self.mempool.mark_forwarded([tx_id(tx) for tx in batch if tx_id(tx) in pending])
+            self.mempool.mark_forwarded([tx_id(tx) for tx in batch if tx_id(tx) in carried])
         return kept
-
-    def _forget_pending(self, block: Block, committed_ids: list[bytes]) -> None:
-        """Height `block.height` is final: other proposals for it are dead, and their
-        transactions (those not committed) go straight back to pending."""
-        dead: set[bytes] = set()
-        for h in [h for h in self._pending_blocks if h <= block.height]:
-            for block_hash, ids in self._pending_blocks.pop(h).items():
-                if block_hash != block.block_hash:
-                    dead |= ids
-        dead.difference_update(committed_ids)
-        if dead:
-            self.mempool.return_batch(sorted(dead))
 
     def _engine_settled(self) -> bool:
         return self.engine.status().leader is not None
@@ -318,9 +276,9 @@ class Replica:
         if not extra and effects.is_empty():
             return self._plan(EMPTY_PLAN)  # most ticks: nothing to do, nothing to build
         for op in effects.persist:  # our own proposals and log entries, not only peers'
-            self._note_proposed_blocks(op.value, SCAN_DEPTH_MAX)
+            self.in_flight.note(op.value, self.height)
         for send in effects.send:
-            self._note_proposed_blocks(send.message, SCAN_DEPTH_MAX)
+            self.in_flight.note(send.message, self.height)
         sends = [self._outbound(send.to, send.message) for send in effects.send]
         sends.extend(extra)
         for request in effects.catch_up:
@@ -383,5 +341,7 @@ class Replica:
         while len(self._committed_ids) > COMMITTED_IDS_MAX:
             self._committed_ids.popitem(last=False)
         self.height, self.tip_hash = block.height, block.block_hash
-        self._forget_pending(block, ids)
+        dead = self.in_flight.final(block, ids)
+        if dead:  # proposals that lost this height: their transactions go again at once
+            self.mempool.return_batch(sorted(dead))
         return CommittedBlock(block, commit.certificate, result.state_root)
