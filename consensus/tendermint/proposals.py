@@ -1,0 +1,149 @@
+"""getValue() and valid(v) of Algorithm 1 (Buchman et al. 2018 §3: "valid(v) checks the
+value against the application"), with transactions handed on to the next proposer.
+
+Theory of operation
+-------------------
+getValue (`new_block`): the proposer extends its committed block with the transactions
+queued for it (oldest first, none committed already, within `batch_txs_max` and
+`batch_bytes_max`) and the pending evidence (evidence.py, its own bounds). The header
+names the state the proposer has applied, like PBFT's and HotStuff's.
+
+valid (`block_problem`): the right height, parent, chain and tx root, within the limits,
+a proposer from the set, a timestamp not before the parent's, the state root we hold at
+the state height the header names, and evidence that is all valid, new and within bounds.
+An invalid value gets a nil prevote (lines 26, 32) - it is not refused as a message.
+
+Batches. The driver offers transactions (`Propose`) to every validator at block
+intervals. A validator keeps them when it proposes next, else hands them (`Batch`, at
+most BATCH_HOPS_MAX forwards) to the validator that will (`Replica.next_proposer`);
+queued transactions stay until a block with them commits (they are re-proposed in this
+validator's later turns if the round fails), and the driver's mempool re-offers anything
+lost with a crashed proposer after its proposal timeout.
+"""
+from __future__ import annotations
+
+from consensus.api import EffectsBuilder, Propose, RejectReason, Send
+from consensus.tendermint.evidence import (
+    decode_entry,
+    evidence_entry,
+    evidence_id,
+    evidence_problem,
+)
+from consensus.tendermint.messages import Batch
+from consensus.tendermint.state import BATCH_HOPS_MAX, QUEUED_TXS_MAX, Replica
+from consensus.types import Block, NodeId, make_block
+
+
+# ------------------------------------------------------------------ batches
+def on_propose(r: Replica, fx: EffectsBuilder, event: Propose) -> None:
+    if len(event.txs) > r.config.batch_txs_max or \
+            sum(len(tx) for tx in event.txs) > r.config.batch_bytes_max:
+        fx.reject(RejectReason.OVER_LIMIT, None, "batch over limit")
+        return
+    r.last_timestamp_ms = max(r.last_timestamp_ms, event.timestamp_ms)
+    take_batch(r, fx, tuple(event.txs), 0, None)
+
+
+def on_batch(r: Replica, fx: EffectsBuilder, sender: NodeId, batch: Batch,
+             signature: bytes) -> None:
+    if len(batch.txs) > r.config.batch_txs_max or batch.hops > BATCH_HOPS_MAX or \
+            sum(len(tx) for tx in batch.txs) > r.config.batch_bytes_max:
+        fx.reject(RejectReason.OVER_LIMIT, sender, "batch over limit")
+        return
+    take_batch(r, fx, batch.txs, batch.hops, sender)
+
+
+def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int,
+               sender: NodeId | None) -> None:
+    fresh = tuple(tx for tx in txs if tx and tx not in r.committed_txs)
+    if not fresh:
+        return
+    proposer = r.next_proposer()
+    if proposer != r.me and hops < BATCH_HOPS_MAX:
+        fx.send.append(Send(proposer, Batch(fresh, hops + 1)))
+        return
+    if len(r.queued_txs) + len(fresh) > QUEUED_TXS_MAX:
+        fx.reject(RejectReason.OVER_LIMIT, sender, "proposal queue full")
+        return
+    for tx in fresh:
+        r.queued_txs[tx] = None
+
+
+def forget_committed_txs(r: Replica, block: Block) -> None:
+    for tx in block.txs:
+        r.queued_txs.pop(tx, None)
+        r.committed_txs[tx] = None
+    while len(r.committed_txs) > 2 * QUEUED_TXS_MAX:
+        del r.committed_txs[next(iter(r.committed_txs))]
+
+
+# ------------------------------------------------------------------ getValue()
+def next_txs(r: Replica) -> list[bytes]:
+    txs: list[bytes] = []
+    size = 0
+    for tx in r.queued_txs:
+        if len(txs) >= r.config.batch_txs_max or size + len(tx) > r.config.batch_bytes_max:
+            break
+        txs.append(tx)
+        size += len(tx)
+    return txs
+
+
+def next_evidence(r: Replica) -> list[bytes]:
+    entries: list[bytes] = []
+    size = 0
+    for evidence in r.pending_evidence.values():
+        entry = evidence_entry(evidence)  # type: ignore[arg-type]
+        if len(entries) >= r.config.evidence_per_block_max or \
+                size + len(entry) > r.config.evidence_bytes_per_block_max:
+            break
+        if evidence_problem(r.config, evidence, r.height) is None:
+            entries.append(entry)
+            size += len(entry)
+    return entries
+
+
+def new_block(r: Replica) -> Block:
+    txs = tuple(next_txs(r) + next_evidence(r))
+    timestamp = max(r.last_timestamp_ms, r.committed_timestamp_ms)
+    return make_block(r.config.chain_id, r.height, r.committed_hash, txs, r.me, timestamp,
+                      r.applied_height, r.applied_root)
+
+
+# ------------------------------------------------------------------ valid(v)
+def block_problem(r: Replica, block: Block) -> str | None:
+    header = block.header
+    if header.height != r.height or header.parent_hash != r.committed_hash:
+        return "block does not extend our committed block"
+    if header.chain_id != r.config.chain_id or not block.tx_root_matches():
+        return "wrong chain id or tx root"
+    if header.proposer not in r.config.validators:
+        return "proposer not a validator"
+    if header.timestamp_ms < r.committed_timestamp_ms:
+        return "timestamp before the parent's"
+    if header.state_height >= header.height or (
+            header.state_height == r.applied_height and header.state_root != r.applied_root):
+        return "state root differs from ours"
+    txs = [tx for tx in block.txs if decode_entry(tx) is None]
+    if len(txs) > r.config.batch_txs_max or sum(map(len, txs)) > r.config.batch_bytes_max:
+        return "batch over limit"
+    return evidence_list_problem(r, [tx for tx in block.txs if decode_entry(tx) is not None])
+
+
+def evidence_list_problem(r: Replica, entries: list[bytes]) -> str | None:
+    if len(entries) > r.config.evidence_per_block_max or \
+            sum(map(len, entries)) > r.config.evidence_bytes_per_block_max:
+        return "evidence over limit"
+    seen: set[bytes] = set()
+    for entry in entries:
+        evidence = decode_entry(entry)
+        if isinstance(evidence, str):
+            return evidence
+        problem = evidence_problem(r.config, evidence, r.height)
+        if problem is not None:
+            return f"invalid evidence: {problem}"
+        ident = evidence_id(evidence)  # type: ignore[arg-type]
+        if ident in seen or ident in r.committed_evidence:
+            return "evidence repeated or committed already"
+        seen.add(ident)
+    return None

@@ -1,0 +1,166 @@
+"""Receiving PROPOSAL, PREVOTE, PRECOMMIT and evidence: checks, storage, equivocation
+detection (Buchman et al. 2018 Algorithm 1 'upon' preconditions; CometBFT's vote sets).
+
+Theory of operation
+-------------------
+Handlers store; rounds.progress decides. A message of our height is checked (sender,
+proposer of its round, bounds) and kept per round; a message of the next height waits in
+`future` (bounded) until we get there, a proposal's `last_commit` is read at once - its
+precommits are of our height, and may decide it (line 49) -, and higher heights only tell
+us that we are behind (decision.request_catch_up). Signatures of directly received
+messages were checked by the driver; votes carried inside a proposal are checked here.
+
+A second, different vote of one validator at one (height, round, type) is never counted:
+the first one stays, and the pair becomes DuplicateVoteEvidence (evidence.py), verified
+and gossiped once. Round senders feed rule 55 (f + 1 messages of a higher round).
+"""
+from __future__ import annotations
+
+from consensus.api import EffectsBuilder, RejectReason, Send
+from consensus.tendermint.decision import note_peer_height
+from consensus.tendermint.evidence import (
+    PENDING_EVIDENCE_MAX,
+    evidence_id,
+    evidence_problem,
+    make_evidence,
+)
+from consensus.tendermint.messages import DuplicateVoteEvidence, Proposal, Vote, VoteStep
+from consensus.tendermint.state import ROUNDS_AHEAD_MAX, Replica
+from consensus.types import NodeId, SignedMessage
+
+
+def ingest(r: Replica, fx: EffectsBuilder, sender: NodeId, message: object,
+           signature: bytes) -> None:
+    if isinstance(message, Proposal):
+        on_proposal(r, fx, sender, message, signature)
+    elif isinstance(message, Vote):
+        on_vote(r, fx, sender, message, signature)
+
+
+def height_problem(r: Replica, fx: EffectsBuilder, sender: NodeId, message: object,
+                   signature: bytes, height: int) -> bool:
+    """True when the message is not of our height (kept for later, or refused)."""
+    note_peer_height(r, sender, height)
+    if height == r.height:
+        return False
+    if height == r.height + 1 and len(r.future) < r.config.pending_messages_max:
+        r.future.append((sender, message, signature))
+    elif height > r.height:
+        fx.reject(RejectReason.FUTURE, sender, f"height {height}, ours {r.height}")
+    return True
+
+
+def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
+                signature: bytes) -> None:
+    if sender != p.proposer or sender != r.proposer(p.height, p.round):
+        fx.reject(RejectReason.WRONG_LEADER, sender, f"({p.height}, {p.round}) is proposed "
+                  f"by {r.proposer(p.height, p.round)}")
+        return
+    if p.height == r.height + 1 or p.height == r.height:
+        read_last_commit(r, fx, p)
+    if height_problem(r, fx, sender, p, signature, p.height):
+        return
+    if not (p.round <= r.round + ROUNDS_AHEAD_MAX and -1 <= p.pol_round < p.round) \
+            or p.block.height != p.height:
+        fx.reject(RejectReason.MALFORMED, sender, "proposal round, valid round or height")
+        return
+    seen = r.proposals.get(p.round)
+    if seen is not None:
+        same = seen[0] == p
+        fx.reject(RejectReason.DUPLICATE if same else RejectReason.CONFLICT, sender,
+                  f"second proposal for ({p.height}, {p.round})")
+        return
+    r.proposals[p.round] = (p, SignedMessage(sender, p, signature))
+    r.round_senders.setdefault(p.round, set()).add(sender)
+
+
+def read_last_commit(r: Replica, fx: EffectsBuilder, p: Proposal) -> None:
+    """Precommits of height p.height - 1: votes of our height if we are behind, or a
+    check of our own last_commit for equivocation."""
+    if len(p.last_commit) > r.config.validators.size:
+        return
+    for signed in p.last_commit:
+        vote = signed.message
+        if not isinstance(vote, Vote) or vote.step != VoteStep.PRECOMMIT \
+                or vote.height != p.height - 1 or vote.validator != signed.sender \
+                or signed.sender not in r.config.validators:
+            continue
+        if vote.height == r.height:
+            mine = r.votes.get((vote.round, VoteStep.PRECOMMIT), {}).get(signed.sender)
+        elif vote.round == r.last_commit_round:
+            mine = r.last_commit.get(signed.sender)
+        else:
+            continue
+        if mine is not None and mine.message == vote:
+            continue
+        if not r.config.verifier.verify(signed.sender, vote, signed.signature):
+            continue
+        if mine is not None:
+            add_evidence(r, fx, make_evidence(mine, signed))
+        elif vote.height == r.height:
+            add_vote(r, fx, signed)
+        else:
+            r.last_commit[signed.sender] = signed
+
+
+def on_vote(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote,
+            signature: bytes) -> None:
+    if vote.validator != sender or vote.round < 0 or vote.height < 1:
+        fx.reject(RejectReason.MALFORMED, sender, "vote names another validator")
+        return
+    signed = SignedMessage(sender, vote, signature)
+    if vote.height == r.height - 1 and vote.step == VoteStep.PRECOMMIT \
+            and vote.round == r.last_commit_round:
+        late_precommit(r, fx, signed)
+        return
+    if height_problem(r, fx, sender, vote, signature, vote.height):
+        return
+    if vote.round > r.round + ROUNDS_AHEAD_MAX:
+        fx.reject(RejectReason.FUTURE, sender, f"round {vote.round}, ours {r.round}")
+        return
+    add_vote(r, fx, signed)
+
+
+def late_precommit(r: Replica, fx: EffectsBuilder, signed: SignedMessage) -> None:
+    """A precommit of the height just decided: for last_commit (CometBFT keeps adding
+    them during timeout_commit), or evidence against its signer."""
+    mine = r.last_commit.get(signed.sender)
+    if mine is None:
+        r.last_commit[signed.sender] = signed
+    elif mine.message != signed.message:
+        add_evidence(r, fx, make_evidence(mine, signed))
+
+
+def add_vote(r: Replica, fx: EffectsBuilder, signed: SignedMessage) -> None:
+    vote: Vote = signed.message  # type: ignore[assignment]
+    votes = r.votes.setdefault((vote.round, vote.step), {})
+    previous = votes.get(signed.sender)
+    if previous is None:
+        votes[signed.sender] = signed
+        r.round_senders.setdefault(vote.round, set()).add(signed.sender)
+    elif previous.message != vote:
+        add_evidence(r, fx, make_evidence(previous, signed))
+
+
+def add_evidence(r: Replica, fx: EffectsBuilder, evidence: DuplicateVoteEvidence,
+                 sender: NodeId | None = None) -> None:
+    """Verify, de-duplicate, keep and gossip one piece of evidence."""
+    ident = evidence_id(evidence)
+    if ident in r.pending_evidence or ident in r.committed_evidence:
+        return
+    problem = evidence_problem(r.config, evidence, r.height)
+    if problem is not None:
+        fx.reject(RejectReason.BAD_SIGNATURE if problem == "bad signature"
+                  else RejectReason.MALFORMED if problem != "evidence too old"
+                  else RejectReason.STALE, sender, f"evidence refused: {problem}")
+        return
+    if len(r.pending_evidence) >= PENDING_EVIDENCE_MAX:
+        fx.reject(RejectReason.OVER_LIMIT, sender, "evidence pool full")
+        return
+    r.pending_evidence[ident] = evidence
+    fx.send.append(Send(None, evidence))
+
+
+def on_evidence(r: Replica, fx: EffectsBuilder, sender: NodeId,
+                evidence: DuplicateVoteEvidence, signature: bytes) -> None:
+    add_evidence(r, fx, evidence, sender)
