@@ -30,7 +30,7 @@ from consensus.tendermint.evidence import (
     evidence_in_block,
 )
 from consensus.tendermint.messages import NO_ROUND, Vote, VoteStep
-from consensus.tendermint.proposals import forget_committed_txs
+from consensus.tendermint.proposals import forget_committed_txs, resend_offered
 from consensus.tendermint.rounds import schedule, start_round, valid
 from consensus.tendermint.state import KEY_OWN, KEY_STATE, DurableState, OwnMessages, Replica, Step
 from consensus.types import GENESIS_HASH, Block, Certificate, SignedMessage
@@ -52,8 +52,9 @@ def rule_decide(r: Replica, fx: EffectsBuilder) -> bool:
 
 def decide(r: Replica, fx: EffectsBuilder, block: Block, round_number: int) -> None:
     precommits = r.votes.get((round_number, VoteStep.PRECOMMIT), {})
-    votes = tuple(precommits[v] for v in sorted(precommits)
-                  if precommits[v].message.block_hash == block.block_hash)  # type: ignore[attr-defined]
+    found = (r.signed_vote(round_number, VoteStep.PRECOMMIT, v, block.block_hash)
+             for v in sorted(precommits))
+    votes = tuple(signed for signed in found if signed is not None)
     certificate = Certificate(COMMIT_CERTIFICATE_KIND, block.height, block.block_hash, votes)
     fx.commit.append(api.Commit(block, certificate))  # line 50: decision_p[h] = v
     record_evidence(r, fx, block)
@@ -62,6 +63,7 @@ def decide(r: Replica, fx: EffectsBuilder, block: Block, round_number: int) -> N
     r.last_commit = dict(precommits)
     r.last_commit_round = round_number
     enter_height(r, fx, block.height, block.block_hash)
+    resend_offered(r, fx)
 
 
 def record_evidence(r: Replica, fx: EffectsBuilder, block: Block) -> None:
@@ -92,11 +94,12 @@ def enter_height(r: Replica, fx: EffectsBuilder, committed: int, block_hash: byt
     r.valid_round, r.valid_block = NO_ROUND, None
     r.proposals.clear()
     r.votes.clear()
+    r.conflicting.clear()
     r.round_senders.clear()
     r.fired.clear()
     r.timers.clear()
     r.valid_cache.clear()
-    r.decided_block = None
+    r.behind_since_ticks = -1
     if r.config.timeout_commit_ticks > 0:
         schedule(r, timeouts.COMMIT)
     else:
@@ -120,16 +123,26 @@ def note_peer_height(r: Replica, sender: int, height: int) -> None:
 
 
 def request_catch_up(r: Replica, fx: EffectsBuilder) -> None:
-    """Validators with power > f are at a height above ours + 1 (one height ahead is
-    the normal race, decided by the next proposal's last_commit): fetch what is final."""
-    ahead = sorted(((h, v) for v, h in r.peer_heights.items() if h > r.height + 1),
-                   reverse=True)
+    """Fetch heights that are final elsewhere. Validators with power > f (so one honest)
+    at a height above ours + 1 prove it at once (one height ahead is the normal race,
+    which the next proposal's last_commit decides). A single validator ahead for
+    timeout_propose ticks is believed too: fetched blocks carry certificates the driver
+    checks, so a liar costs one request, while a lone honest validator that decided
+    without us (it counted votes we missed) cannot carry us there in any other way."""
+    ahead = sorted(((h, v) for v, h in r.peer_heights.items() if h > r.height), reverse=True)
+    if not ahead:
+        r.behind_since_ticks = -1
+        return
+    if r.behind_since_ticks < 0:
+        r.behind_since_ticks = r.now_ticks
     power, target = 0, 0
     for height, validator in ahead:
         power += r.power((validator,))
-        if power >= r.skip:
+        if power >= r.skip and height > r.height + 1:
             target = height - 1
             break
+    if not target and r.now_ticks - r.behind_since_ticks >= r.config.timeout_propose_ticks:
+        target = ahead[0][0] - 1
     if target <= r.committed_height or (target <= r.catch_up_target
                                         and r.catch_up_wait_ticks > 0):
         return
@@ -148,7 +161,10 @@ def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     r.applied_height, r.applied_root = event.height, event.state_root
     if event.height < r.height:
         return
-    r.queued_txs.clear()  # may hold transactions of the fetched blocks; mempool re-offers
+    # Both may hold transactions of the fetched blocks, which this engine never saw: the
+    # driver's mempool re-offers whatever is still not committed.
+    r.queued_txs.clear()
+    r.offered_txs.clear()
     r.last_commit, r.last_commit_round = {}, NO_ROUND
     enter_height(r, fx, event.height, event.block_hash)
 

@@ -30,7 +30,13 @@ from consensus.tendermint.evidence import (
     evidence_problem,
 )
 from consensus.tendermint.messages import Batch
-from consensus.tendermint.state import BATCH_HOPS_MAX, QUEUED_TXS_MAX, Replica
+from consensus.tendermint.state import (
+    BATCH_HOPS_MAX,
+    OFFERED_TXS_MAX,
+    QUEUED_TXS_MAX,
+    RESEND_HEIGHTS,
+    Replica,
+)
 from consensus.types import Block, NodeId, make_block
 
 
@@ -61,6 +67,8 @@ def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int
     proposer = r.next_proposer()
     if proposer != r.me and hops < BATCH_HOPS_MAX:
         fx.send.append(Send(proposer, Batch(fresh, hops + 1)))
+        if hops == 0 and len(r.offered_txs) + len(fresh) <= OFFERED_TXS_MAX:
+            r.offered_txs.update((tx, r.height) for tx in fresh)
         return
     if len(r.queued_txs) + len(fresh) > QUEUED_TXS_MAX:
         fx.reject(RejectReason.OVER_LIMIT, sender, "proposal queue full")
@@ -72,9 +80,24 @@ def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int
 def forget_committed_txs(r: Replica, block: Block) -> None:
     for tx in block.txs:
         r.queued_txs.pop(tx, None)
+        r.offered_txs.pop(tx, None)
         r.committed_txs[tx] = None
     while len(r.committed_txs) > 2 * QUEUED_TXS_MAX:
         del r.committed_txs[next(iter(r.committed_txs))]
+
+
+def resend_offered(r: Replica, fx: EffectsBuilder) -> None:
+    """Our clients' transactions handed on RESEND_HEIGHTS heights ago and still not
+    committed were lost (a lost Batch, a crashed or censoring proposer): hand them to
+    the next proposer again - much sooner than the driver's mempool timeout."""
+    due = tuple(tx for tx, height in r.offered_txs.items()
+                if r.height - height >= RESEND_HEIGHTS)
+    if not due:
+        return
+    for tx in due:
+        del r.offered_txs[tx]
+    for start in range(0, len(due), r.config.batch_txs_max):
+        take_batch(r, fx, due[start:start + r.config.batch_txs_max], 0, None)
 
 
 # ------------------------------------------------------------------ getValue()

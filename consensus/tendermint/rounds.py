@@ -81,6 +81,7 @@ def prune_rounds(r: Replica) -> None:
     keep = {r.valid_round, r.locked_round}
     for key in [k for k in r.votes if k[0] < low and k[0] not in keep]:
         del r.votes[key]
+        r.conflicting.pop(key, None)
     for key in [k for k in r.proposals if k < low and k not in keep]:
         del r.proposals[key]
     for key in [k for k in r.round_senders if k <= r.round]:
@@ -189,10 +190,9 @@ def progress(r: Replica, fx: EffectsBuilder) -> None:
 def on_tick_timers(r: Replica, fx: EffectsBuilder) -> None:
     r.now_ticks += 1
     for kind in [k for k, (at, _, _) in r.timers.items() if at <= r.now_ticks]:
-        _, height, round_number = r.timers.pop(kind)
-        if height != r.height or round_number != r.round:
-            continue
-        on_timeout(r, fx, kind)
+        timer = r.timers.pop(kind, None)  # an earlier timeout may have started a round
+        if timer is not None and timer[1:] == (r.height, r.round):
+            on_timeout(r, fx, kind)
     if r.step != Step.NEW_HEIGHT and r.now_ticks >= r.resend_at_ticks:
         resend_own(r, fx)
 

@@ -30,7 +30,10 @@ KEY_OWN = "tendermint.own"
 ROUNDS_AHEAD_MAX = 64  # rounds above ours whose messages we keep (rule 55 needs them)
 QUEUED_TXS_MAX = 50_000  # transactions waiting for this validator's proposals
 BATCH_HOPS_MAX = 2
+OFFERED_TXS_MAX = 50_000  # our own clients' transactions handed on, kept until committed
+RESEND_HEIGHTS = 2  # heights after which a handed-on transaction not committed goes again
 COMMITTED_TXS_REMEMBERED_MAX = 100_000  # so a re-forwarded committed tx is not re-proposed
+CONFLICTING_VOTES_MAX = 4  # other votes kept per validator and position
 PROGRESS_STEPS_MAX = 64  # rule firings evaluated per input (each moves step or round)
 
 
@@ -94,6 +97,10 @@ class Replica:
     # Messages of this height: round -> proposal, (round, step) -> validator -> vote.
     proposals: dict[int, tuple[Proposal, SignedMessage]] = field(default_factory=dict)
     votes: dict[tuple[int, VoteStep], dict[NodeId, SignedMessage]] = field(default_factory=dict)
+    # Other votes of an equivocating validator at one position: (round, step) ->
+    # validator -> block id -> vote. Counted for their block too (see votes_for).
+    conflicting: dict[tuple[int, VoteStep], dict[NodeId, dict[bytes, SignedMessage]]] = \
+        field(default_factory=dict)
     round_senders: dict[int, set[NodeId]] = field(default_factory=dict)
     fired: set[tuple[str, int]] = field(default_factory=set)  # "for the first time" rules
     future: list[tuple[NodeId, object, bytes]] = field(default_factory=list)
@@ -110,10 +117,10 @@ class Replica:
     last_timestamp_ms: int = 0
     last_commit: dict[NodeId, SignedMessage] = field(default_factory=dict)  # of height - 1
     last_commit_round: int = NO_ROUND
-    decided_block: Block | None = None
     # Transactions for our proposals (kept until committed; see batches.py).
     committed_txs: dict[bytes, None] = field(default_factory=dict)
     queued_txs: dict[bytes, None] = field(default_factory=dict)  # insertion-ordered
+    offered_txs: dict[bytes, int] = field(default_factory=dict)  # tx -> height handed on
     valid_cache: dict[bytes, str | None] = field(default_factory=dict)  # this height
     # Evidence (evidence.py): id -> piece; committed ids -> height committed.
     pending_evidence: dict[bytes, object] = field(default_factory=dict)
@@ -123,6 +130,7 @@ class Replica:
     peer_heights: dict[NodeId, int] = field(default_factory=dict)
     catch_up_target: int = 0
     catch_up_wait_ticks: int = 0
+    behind_since_ticks: int = -1  # when a validator was first seen at a higher height
 
     def __post_init__(self) -> None:
         self.me = self.config.node_id
@@ -139,10 +147,23 @@ class Replica:
         return sum(validators[v].power for v in voters)  # type: ignore[attr-defined]
 
     def votes_for(self, round_number: int, step: VoteStep, block_hash: bytes | None) -> int:
-        """Power of the votes of (round, step) naming `block_hash` (None: any)."""
+        """Power of the validators with a vote of (round, step) naming `block_hash` (None:
+        any). A validator that signed two votes counts for both blocks: it did sign each,
+        and two quorums still share an honest validator, who signs only one (so this is
+        as safe as Algorithm 1's count, and lets a laggard use the vote the others used)."""
         votes = self.votes.get((round_number, step), {})
-        return self.power(v for v, s in votes.items()
-                          if block_hash is None or s.message.block_hash == block_hash)
+        if block_hash is None:
+            return self.power(votes)
+        extra = self.conflicting.get((round_number, step), {})
+        return self.power(v for v, s in votes.items() if s.message.block_hash == block_hash
+                          or block_hash in extra.get(v, ()))
+
+    def signed_vote(self, round_number: int, step: VoteStep, validator: NodeId,
+                    block_hash: bytes) -> SignedMessage | None:
+        first = self.votes.get((round_number, step), {}).get(validator)
+        if first is not None and first.message.block_hash == block_hash:
+            return first
+        return self.conflicting.get((round_number, step), {}).get(validator, {}).get(block_hash)
 
     def durable(self) -> DurableState:
         return DurableState(self.height, self.round, self.step, self.locked_round,

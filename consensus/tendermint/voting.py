@@ -25,7 +25,7 @@ from consensus.tendermint.evidence import (
     make_evidence,
 )
 from consensus.tendermint.messages import DuplicateVoteEvidence, Proposal, Vote, VoteStep
-from consensus.tendermint.state import ROUNDS_AHEAD_MAX, Replica
+from consensus.tendermint.state import CONFLICTING_VOTES_MAX, ROUNDS_AHEAD_MAX, Replica
 from consensus.types import NodeId, SignedMessage
 
 
@@ -86,21 +86,15 @@ def read_last_commit(r: Replica, fx: EffectsBuilder, p: Proposal) -> None:
                 or signed.sender not in r.config.validators:
             continue
         if vote.height == r.height:
-            mine = r.votes.get((vote.round, VoteStep.PRECOMMIT), {}).get(signed.sender)
+            if r.signed_vote(vote.round, VoteStep.PRECOMMIT, signed.sender,
+                             vote.block_hash) is None and r.config.verifier.verify(
+                    signed.sender, vote, signed.signature):
+                add_vote(r, fx, signed)
         elif vote.round == r.last_commit_round:
             mine = r.last_commit.get(signed.sender)
-        else:
-            continue
-        if mine is not None and mine.message == vote:
-            continue
-        if not r.config.verifier.verify(signed.sender, vote, signed.signature):
-            continue
-        if mine is not None:
-            add_evidence(r, fx, make_evidence(mine, signed))
-        elif vote.height == r.height:
-            add_vote(r, fx, signed)
-        else:
-            r.last_commit[signed.sender] = signed
+            if mine is not None and mine.message != vote and r.config.verifier.verify(
+                    signed.sender, vote, signed.signature):
+                add_evidence(r, fx, make_evidence(mine, signed))
 
 
 def on_vote(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote,
@@ -133,13 +127,17 @@ def late_precommit(r: Replica, fx: EffectsBuilder, signed: SignedMessage) -> Non
 
 def add_vote(r: Replica, fx: EffectsBuilder, signed: SignedMessage) -> None:
     vote: Vote = signed.message  # type: ignore[assignment]
-    votes = r.votes.setdefault((vote.round, vote.step), {})
+    key = (vote.round, vote.step)
+    votes = r.votes.setdefault(key, {})
     previous = votes.get(signed.sender)
     if previous is None:
         votes[signed.sender] = signed
         r.round_senders.setdefault(vote.round, set()).add(signed.sender)
     elif previous.message != vote:
         add_evidence(r, fx, make_evidence(previous, signed))
+        others = r.conflicting.setdefault(key, {}).setdefault(signed.sender, {})
+        if len(others) < CONFLICTING_VOTES_MAX:
+            others.setdefault(vote.block_hash, signed)
 
 
 def add_evidence(r: Replica, fx: EffectsBuilder, evidence: DuplicateVoteEvidence,
