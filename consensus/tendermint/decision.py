@@ -36,6 +36,7 @@ from consensus.tendermint.state import KEY_OWN, KEY_STATE, DurableState, OwnMess
 from consensus.types import GENESIS_HASH, Block, Certificate, SignedMessage
 
 COMMIT_CERTIFICATE_KIND = "tendermint.commit"
+FETCH_DELAY_TICKS = 2  # before fetching a block decided without us (see fetch_decided_block)
 
 
 def rule_decide(r: Replica, fx: EffectsBuilder) -> bool:
@@ -48,6 +49,38 @@ def rule_decide(r: Replica, fx: EffectsBuilder) -> bool:
             decide(r, fx, proposal.block, round_number)
             return True
     return False
+
+
+def fetch_decided_block(r: Replica, fx: EffectsBuilder) -> None:
+    """2f + 1 precommits for a block whose proposal we never got (an equivocating
+    proposer showed us another, or it was lost): the block is final, so fetch it with
+    its certificate from the validators that precommitted it (CometBFT fetches the
+    block parts of a +2/3 precommitted block the same way)."""
+    for (round_number, step), votes in sorted(r.votes.items()):
+        if step != VoteStep.PRECOMMIT:
+            continue
+        known = r.proposals.get(round_number)
+        for block_hash in {s.message.block_hash for s in votes.values()} - {b""}:  # type: ignore[attr-defined]
+            if (known is None or known[0].block.block_hash != block_hash) and \
+                    r.votes_for(round_number, step, block_hash) >= r.quorum:
+                # The precommitters decide on the same votes, a message delay apart;
+                # asked at once, they may not hold the block yet (and the driver retries
+                # an empty answer only after its request timeout).
+                if r.missing_since_ticks < 0:
+                    r.missing_since_ticks = r.now_ticks
+                if r.now_ticks - r.missing_since_ticks >= FETCH_DELAY_TICKS:
+                    ask_catch_up(r, fx, r.height, tuple(sorted(v for v in votes if v != r.me)))
+                return
+
+
+def ask_catch_up(r: Replica, fx: EffectsBuilder, target: int, peers: tuple[int, ...]) -> None:
+    """At most one request in flight per target, renewed after timeout_propose ticks."""
+    if target <= r.committed_height or (target <= r.catch_up_target
+                                        and r.catch_up_wait_ticks > 0):
+        return
+    r.catch_up_target = target
+    r.catch_up_wait_ticks = r.config.timeout_propose_ticks
+    fx.catch_up.append(CatchUp(target, peers))
 
 
 def decide(r: Replica, fx: EffectsBuilder, block: Block, round_number: int) -> None:
@@ -100,6 +133,8 @@ def enter_height(r: Replica, fx: EffectsBuilder, committed: int, block_hash: byt
     r.timers.clear()
     r.valid_cache.clear()
     r.behind_since_ticks = -1
+    r.missing_since_ticks = -1
+    r.helped.clear()
     if r.config.timeout_commit_ticks > 0:
         schedule(r, timeouts.COMMIT)
     else:
@@ -143,13 +178,8 @@ def request_catch_up(r: Replica, fx: EffectsBuilder) -> None:
             break
     if not target and r.now_ticks - r.behind_since_ticks >= r.config.timeout_propose_ticks:
         target = ahead[0][0] - 1
-    if target <= r.committed_height or (target <= r.catch_up_target
-                                        and r.catch_up_wait_ticks > 0):
-        return
-    r.catch_up_target = target
-    r.catch_up_wait_ticks = r.config.timeout_propose_ticks
-    peers = tuple(sorted(v for h, v in ahead if h > target))
-    fx.catch_up.append(CatchUp(target, peers))
+    if target:
+        ask_catch_up(r, fx, target, tuple(sorted(v for h, v in ahead if h > target)))
 
 
 def on_tick_catch_up(r: Replica) -> None:

@@ -40,17 +40,18 @@ from consensus.api import (
 )
 from consensus.tendermint.decision import (
     check_commit_certificate,
+    fetch_decided_block,
     on_applied,
     on_restore,
     on_synced,
     on_tick_catch_up,
     request_catch_up,
 )
-from consensus.tendermint.messages import Batch, DuplicateVoteEvidence, Proposal, Vote
+from consensus.tendermint.messages import Batch, DuplicateVoteEvidence, Precommits, Proposal, Vote
 from consensus.tendermint.proposals import on_batch, on_propose
 from consensus.tendermint.rounds import on_tick_timers, progress
 from consensus.tendermint.state import KEY_STATE, Replica, Step
-from consensus.tendermint.voting import on_evidence, on_proposal, on_vote
+from consensus.tendermint.voting import on_evidence, on_precommits, on_proposal, on_vote
 from consensus.types import Block, Certificate
 
 _HANDLERS = {
@@ -58,6 +59,7 @@ _HANDLERS = {
     Vote: on_vote,
     DuplicateVoteEvidence: on_evidence,
     Batch: on_batch,
+    Precommits: on_precommits,
 }
 
 
@@ -97,6 +99,7 @@ class TendermintEngine:
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
         progress(r, fx)
+        fetch_decided_block(r, fx)
         request_catch_up(r, fx)
         durable = r.durable()
         if durable != self._persisted:

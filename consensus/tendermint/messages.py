@@ -20,6 +20,7 @@ Beyond the paper, as in CometBFT:
   the same signer has evidence of equivocation (evidence.py);
 * `DuplicateVoteEvidence` is CometBFT's evidence type of the same name: two signed votes
   of one validator for one (height, round, type) naming different block ids;
+* `Precommits` carries the last commit to a validator seen voting at a decided height;
 * `Batch` hands transactions engine to engine to the validator that proposes next
   (proposers rotate every height, so the driver's mempool forwarding alone would chase
   them).
@@ -98,6 +99,17 @@ class DuplicateVoteEvidence:
         return self.vote.height
 
 
+@canonical.register("tendermint.precommits.v1")
+@dataclass(frozen=True, slots=True)
+class Precommits:
+    """The precommits of `height` (decided in `round`) a validator holds, sent to a
+    validator still voting at that height (CometBFT gossips the last commit to peers
+    behind). Self-certifying: each vote is checked on arrival."""
+    height: int
+    round: int
+    votes: tuple[SignedMessage, ...]
+
+
 @canonical.register("tendermint.batch.v1")
 @dataclass(frozen=True, slots=True)
 class Batch:
@@ -106,4 +118,4 @@ class Batch:
     hops: int
 
 
-TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Batch)
+TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Precommits, Batch)

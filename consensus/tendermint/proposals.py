@@ -6,10 +6,13 @@ Theory of operation
 getValue (`new_block`): the proposer extends its committed block with the transactions
 queued for it (oldest first, none committed already, within `batch_txs_max` and
 `batch_bytes_max`) and the pending evidence (evidence.py, its own bounds). The header
-names the state the proposer has applied, like PBFT's and HotStuff's.
+names the state the proposer has applied, like PBFT's and HotStuff's. Its timestamp is
+the latest the proposer knows (driver time of its last batch, or the parent's); it is not
+a validity condition: a validator that caught up holds no parent header, and CometBFT's
+BFT time (median of precommit times) is left for later work.
 
 valid (`block_problem`): the right height, parent, chain and tx root, within the limits,
-a proposer from the set, a timestamp not before the parent's, the state root we hold at
+a proposer from the set, the state root we hold at
 the state height the header names, and evidence that is all valid, new and within bounds.
 An invalid value gets a nil prevote (lines 26, 32) - it is not refused as a message.
 
@@ -142,8 +145,6 @@ def block_problem(r: Replica, block: Block) -> str | None:
         return "wrong chain id or tx root"
     if header.proposer not in r.config.validators:
         return "proposer not a validator"
-    if header.timestamp_ms < r.committed_timestamp_ms:
-        return "timestamp before the parent's"
     if header.state_height >= header.height or (
             header.state_height == r.applied_height and header.state_root != r.applied_root):
         return "state root differs from ours"

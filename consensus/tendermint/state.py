@@ -117,6 +117,7 @@ class Replica:
     last_timestamp_ms: int = 0
     last_commit: dict[NodeId, SignedMessage] = field(default_factory=dict)  # of height - 1
     last_commit_round: int = NO_ROUND
+    helped: set[NodeId] = field(default_factory=set)  # sent our last commit this height
     # Transactions for our proposals (kept until committed; see batches.py).
     committed_txs: dict[bytes, None] = field(default_factory=dict)
     queued_txs: dict[bytes, None] = field(default_factory=dict)  # insertion-ordered
@@ -131,6 +132,7 @@ class Replica:
     catch_up_target: int = 0
     catch_up_wait_ticks: int = 0
     behind_since_ticks: int = -1  # when a validator was first seen at a higher height
+    missing_since_ticks: int = -1  # when 2f + 1 precommits named a block we do not have
 
     def __post_init__(self) -> None:
         self.me = self.config.node_id

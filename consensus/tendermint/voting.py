@@ -24,7 +24,13 @@ from consensus.tendermint.evidence import (
     evidence_problem,
     make_evidence,
 )
-from consensus.tendermint.messages import DuplicateVoteEvidence, Proposal, Vote, VoteStep
+from consensus.tendermint.messages import (
+    DuplicateVoteEvidence,
+    Precommits,
+    Proposal,
+    Vote,
+    VoteStep,
+)
 from consensus.tendermint.state import CONFLICTING_VOTES_MAX, ROUNDS_AHEAD_MAX, Replica
 from consensus.types import NodeId, SignedMessage
 
@@ -57,7 +63,9 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
                   f"by {r.proposer(p.height, p.round)}")
         return
     if p.height == r.height + 1 or p.height == r.height:
-        read_last_commit(r, fx, p)
+        read_last_commit(r, fx, p.height - 1, p.last_commit)
+    elif p.height == r.height - 1:
+        help_laggard(r, fx, sender, None)
     if height_problem(r, fx, sender, p, signature, p.height):
         return
     if not (p.round <= r.round + ROUNDS_AHEAD_MAX and -1 <= p.pol_round < p.round) \
@@ -74,15 +82,36 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
     r.round_senders.setdefault(p.round, set()).add(sender)
 
 
-def read_last_commit(r: Replica, fx: EffectsBuilder, p: Proposal) -> None:
-    """Precommits of height p.height - 1: votes of our height if we are behind, or a
-    check of our own last_commit for equivocation."""
-    if len(p.last_commit) > r.config.validators.size:
+def on_precommits(r: Replica, fx: EffectsBuilder, sender: NodeId, message: Precommits,
+                  signature: bytes) -> None:
+    if message.height in (r.height, r.height - 1):
+        read_last_commit(r, fx, message.height, message.votes)
+
+
+def help_laggard(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote | None) -> None:
+    """`sender` still votes at the height we decided (a precommit for another block, or
+    any other message): send it our last commit, once per height."""
+    if sender == r.me or sender in r.helped or not r.last_commit:
         return
-    for signed in p.last_commit:
-        vote = signed.message
+    if vote is not None and vote.step == VoteStep.PRECOMMIT and vote.round == \
+            r.last_commit_round and r.last_commit.get(sender) is not None and \
+            r.last_commit[sender].message == vote:
+        return
+    r.helped.add(sender)
+    votes = tuple(r.last_commit[v] for v in sorted(r.last_commit))
+    fx.send.append(Send(sender, Precommits(r.height - 1, r.last_commit_round, votes)))
+
+
+def read_last_commit(r: Replica, fx: EffectsBuilder, height: int,
+                     precommits: tuple[SignedMessage, ...]) -> None:
+    """Precommits of `height`: votes of our height if we are behind, or a check of our
+    own last_commit for equivocation."""
+    if len(precommits) > r.config.validators.size:
+        return
+    for signed in precommits:
+        vote = signed.message if isinstance(signed, SignedMessage) else None
         if not isinstance(vote, Vote) or vote.step != VoteStep.PRECOMMIT \
-                or vote.height != p.height - 1 or vote.validator != signed.sender \
+                or vote.height != height or vote.validator != signed.sender \
                 or signed.sender not in r.config.validators:
             continue
         if vote.height == r.height:
@@ -103,9 +132,10 @@ def on_vote(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote,
         fx.reject(RejectReason.MALFORMED, sender, "vote names another validator")
         return
     signed = SignedMessage(sender, vote, signature)
-    if vote.height == r.height - 1 and vote.step == VoteStep.PRECOMMIT \
-            and vote.round == r.last_commit_round:
-        late_precommit(r, fx, signed)
+    if vote.height == r.height - 1:
+        if vote.step == VoteStep.PRECOMMIT and vote.round == r.last_commit_round:
+            late_precommit(r, fx, signed)
+        help_laggard(r, fx, sender, vote)
         return
     if height_problem(r, fx, sender, vote, signature, vote.height):
         return

@@ -456,16 +456,18 @@ class HotStuffBlockResponse(_message.Message):
     def __init__(self, blocks: _Optional[_Iterable[_Union[_block_pb2.Block, _Mapping]]] = ..., justifies: _Optional[_Iterable[_Union[HotStuffQuorumCertificate, _Mapping]]] = ...) -> None: ...
 
 class TendermintMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "batch")
+    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "batch", "precommits")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_VOTE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    PRECOMMITS_FIELD_NUMBER: _ClassVar[int]
     proposal: TendermintProposal
     vote: TendermintVote
     duplicate_vote_evidence: TendermintDuplicateVoteEvidence
     batch: TendermintBatch
-    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., batch: _Optional[_Union[TendermintBatch, _Mapping]] = ...) -> None: ...
+    precommits: TendermintPrecommits
+    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., batch: _Optional[_Union[TendermintBatch, _Mapping]] = ..., precommits: _Optional[_Union[TendermintPrecommits, _Mapping]] = ...) -> None: ...
 
 class TendermintProposal(_message.Message):
     __slots__ = ("height", "round", "block", "pol_round", "proposer", "last_commit")
@@ -504,6 +506,16 @@ class TendermintDuplicateVoteEvidence(_message.Message):
     vote_a: SignedConsensusMessage
     vote_b: SignedConsensusMessage
     def __init__(self, vote_a: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ..., vote_b: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ...) -> None: ...
+
+class TendermintPrecommits(_message.Message):
+    __slots__ = ("height", "round", "votes")
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    height: int
+    round: int
+    votes: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., votes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
 
 class TendermintBatch(_message.Message):
     __slots__ = ("txs", "hops")
