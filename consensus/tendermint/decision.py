@@ -33,7 +33,7 @@ from consensus.tendermint.messages import NO_ROUND, Vote, VoteStep
 from consensus.tendermint.proposals import forget_committed_txs, resend_offered
 from consensus.tendermint.rounds import schedule, start_round, valid
 from consensus.tendermint.state import KEY_OWN, KEY_STATE, DurableState, OwnMessages, Replica, Step
-from consensus.types import GENESIS_HASH, Block, Certificate, SignedMessage
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, Certificate, SignedMessage
 
 COMMIT_CERTIFICATE_KIND = "tendermint.commit"
 FETCH_DELAY_TICKS = 2  # before fetching a block decided without us (see fetch_decided_block)
@@ -207,7 +207,8 @@ def on_applied(r: Replica, event: Applied) -> None:
 # ------------------------------------------------------------------ restart
 def on_restore(r: Replica, fx: EffectsBuilder, event: Restore) -> None:
     records = dict(event.records)
-    r.applied_height, r.applied_root = event.committed_height, event.state_root
+    r.applied_height = event.committed_height
+    r.applied_root = event.state_root or EMPTY_ROOT  # a fresh ledger names no root
     own = records.get(KEY_OWN)
     if isinstance(own, OwnMessages):
         r.own = own
