@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from consensus.api import Effects, Note, Persist, Rejected, RejectReason, Restore, Send
+from consensus.api import Effects, Note, Persist, Propose, Rejected, RejectReason, Restore, Send
 from consensus.tendermint import TendermintEngine
 from consensus.tendermint.decision import COMMIT_CERTIFICATE_KIND
 from consensus.tendermint.evidence import evidence_entry, make_evidence
-from consensus.tendermint.messages import NIL, DuplicateVoteEvidence, VoteStep
+from consensus.tendermint.messages import NIL, Batch, DuplicateVoteEvidence, Proposal, VoteStep
 from consensus.tendermint.proposer import ProposerSchedule, increment
 from consensus.tendermint.state import KEY_OWN, KEY_STATE, OwnMessages, Step
 from consensus.tendermint.timeouts import COMMIT, PRECOMMIT, PREVOTE, PROPOSE, timeout_ticks
@@ -288,3 +288,34 @@ def test_committing_evidence_emits_one_structured_note_per_piece() -> None:
     assert "validator=1 height=1 round=0 type=prevote" in notes[0].detail
     assert eng.committed_evidence() == 1
     assert VoteStep.PREVOTE == piece.vote.step
+
+
+# ------------------------------------------------------------------ batches
+def test_a_batch_goes_to_the_validator_proposing_next() -> None:
+    eng = started()
+    assert eng.step(Propose((b"t1",), 5)) == Effects(send=(Send(0, Batch((b"t1",), 1)),))
+    receive(eng, 0, proposal(V))  # (1, 0) is proposed: next is height 2's proposer, 1
+    assert eng.step(Propose((b"t2",), 6)) == Effects(send=(Send(1, Batch((b"t2",), 1)),))
+    assert eng.status().leader == 1
+
+
+def test_the_next_proposer_queues_a_batch_and_proposes_it_at_its_height() -> None:
+    eng = started(node=1)
+    receive(eng, 0, proposal(V))
+    assert receive(eng, 3, Batch((b"t1", b"t2"), 1)) == Effects()
+    for voter in (0, 2, 3):
+        receive(eng, voter, precommit(voter, V.block_hash))
+    effects = ticks(eng, 2)[-1]  # timeout_commit, then StartRound(0) of height 2
+    sent = effects.send[0].message
+    assert isinstance(sent, Proposal) and (sent.height, sent.round) == (2, 0)
+    assert sent.block.txs == (b"t1", b"t2") and sent.block.header.parent_hash == V.block_hash
+
+
+def test_a_committed_transaction_is_not_proposed_again() -> None:
+    eng = started(node=1)
+    receive(eng, 0, proposal(V))
+    receive(eng, 3, Batch((b"v", b"new"), 1))  # b"v" is in V, which commits
+    for voter in (0, 2, 3):
+        receive(eng, voter, precommit(voter, V.block_hash))
+    sent = ticks(eng, 2)[-1].send[0].message
+    assert sent.block.txs == (b"new",)  # type: ignore[attr-defined]
