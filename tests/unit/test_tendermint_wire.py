@@ -10,6 +10,7 @@ from consensus.tendermint.messages import (
     NIL,
     Batch,
     DuplicateVoteEvidence,
+    Precommits,
     Proposal,
     Vote,
     VoteStep,
@@ -35,6 +36,8 @@ def examples() -> list[object]:
         Vote(2, 1, VoteStep.PREVOTE, NIL, 5),
         Vote(2, 1, VoteStep.PRECOMMIT, NIL, 6),
         evidence,
+        Precommits(1, 0, (SignedMessage(3, pre_a, b"sig"),
+                          SignedMessage(4, Vote(1, 0, VoteStep.PRECOMMIT, NIL, 4), b"sig"))),
         Batch((b"tx-1", b"tx-2"), 1),
     ]
 
@@ -62,3 +65,28 @@ def test_evidence_travels_in_a_block_as_a_tagged_entry() -> None:
 
 
 GOLDEN_VOTE_DIGEST = "c52803832d412a8f"  # wire name tendermint.vote.v1; changes fork the chain
+
+
+ML_DSA_87_SIGNATURE_BYTES = 4_627
+BIG_NODES = 64
+
+
+def test_a_full_proposal_with_a_last_commit_at_n_64_fits_a_frame() -> None:
+    """A full batch (batch_bytes_max) plus 64 precommits with ML-DSA-87 signatures."""
+    import dataclasses
+
+    from consensus.api import EngineConfig
+    from qenex_node.config import NodeConfig
+
+    limits = EngineConfig(node_id=0, validators=None, chain_id=CHAIN,  # type: ignore[arg-type]
+                          verifier=None)  # type: ignore[arg-type]
+    frame_max = next(f.default for f in dataclasses.fields(NodeConfig)
+                     if f.name == "frame_bytes_max")
+    tx_bytes = limits.batch_bytes_max // limits.batch_txs_max
+    txs = tuple(i.to_bytes(4, "big") * (tx_bytes // 4) for i in range(limits.batch_txs_max))
+    block = make_block(CHAIN, 6, b"\x01" * 32, txs, 11, 1_700_000_000_000)
+    sig = b"\x5a" * ML_DSA_87_SIGNATURE_BYTES
+    last_commit = tuple(SignedMessage(v, Vote(5, 0, VoteStep.PRECOMMIT, b"\x01" * 32, v), sig)
+                        for v in range(BIG_NODES))
+    wire = codec.encode_envelope(CHAIN, 0, Proposal(6, 0, block, -1, 11, last_commit), sig)
+    assert 4 * 1024 * 1024 < len(wire) <= frame_max
