@@ -191,10 +191,11 @@ def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     r.applied_height, r.applied_root = event.height, event.state_root
     if event.height < r.height:
         return
-    # Both may hold transactions of the fetched blocks, which this engine never saw: the
+    # These may hold transactions of the fetched blocks, which this engine never saw: the
     # driver's mempool re-offers whatever is still not committed.
     r.queued_txs.clear()
     r.offered_txs.clear()
+    r.pending_evidence.clear()  # likewise: it may be committed in the fetched blocks
     r.last_commit, r.last_commit_round = {}, NO_ROUND
     enter_height(r, fx, event.height, event.block_hash)
 

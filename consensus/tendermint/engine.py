@@ -47,6 +47,7 @@ from consensus.tendermint.decision import (
     on_tick_catch_up,
     request_catch_up,
 )
+from consensus.tendermint.evidence import evidence_in_block
 from consensus.tendermint.messages import Batch, DuplicateVoteEvidence, Precommits, Proposal, Vote
 from consensus.tendermint.proposals import on_batch, on_propose
 from consensus.tendermint.rounds import on_tick_timers, progress
@@ -124,6 +125,13 @@ class TendermintEngine:
         leader = r.next_proposer()
         role = "proposer" if r.proposer() == r.me and r.step != Step.NEW_HEIGHT else "validator"
         return EngineStatus("tendermint", role, r.round, leader, r.committed_height)
+
+    @classmethod
+    def evidence_in_block(cls, block: Block) -> tuple[DuplicateVoteEvidence, ...]:
+        """The evidence a committed block carries (for the simulator's summary, the
+        daemon's evidence index behind GetEvidence, metrics): ask the engine class, as
+        for certificates, instead of knowing Tendermint's entry tag."""
+        return evidence_in_block(block)
 
     @classmethod
     def check_certificate(cls, config: EngineConfig, block: Block,

@@ -99,6 +99,16 @@ def evidence_in_block(block: Block) -> tuple[DuplicateVoteEvidence, ...]:
     return tuple(e for e in found if isinstance(e, DuplicateVoteEvidence))
 
 
+def evidence_fields(evidence: DuplicateVoteEvidence) -> dict[str, object]:
+    """One piece as flat fields: what an evidence index, a query answer and a log line
+    show (block ids hex, "" for nil)."""
+    vote = evidence.vote
+    return {"id": evidence_id(evidence).hex(), "validator": evidence.validator,
+            "height": vote.height, "round": vote.round, "type": vote.step.name.lower(),
+            "block_a": evidence.vote_a.message.block_hash.hex(),  # type: ignore[attr-defined]
+            "block_b": evidence.vote_b.message.block_hash.hex()}  # type: ignore[attr-defined]
+
+
 def describe(evidence: DuplicateVoteEvidence) -> str:
     """The structured log line of one piece (key=value, stable order)."""
     vote = evidence.vote

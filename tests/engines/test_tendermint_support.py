@@ -319,3 +319,16 @@ def test_a_committed_transaction_is_not_proposed_again() -> None:
         receive(eng, voter, precommit(voter, V.block_hash))
     sent = ticks(eng, 2)[-1].send[0].message
     assert sent.block.txs == (b"new",)  # type: ignore[attr-defined]
+
+
+def test_the_engine_class_reads_evidence_back_from_a_committed_block() -> None:
+    from consensus.tendermint.evidence import evidence_fields, evidence_id
+
+    piece = equivocation()
+    block = make_block(CHAIN, 4, b"\x03" * 32, (b"tx", evidence_entry(piece), b"QENEX/"), 0,
+                       1_000, 0, EMPTY_ROOT)
+    assert TendermintEngine.evidence_in_block(block) == (piece,)
+    assert evidence_fields(piece) == {
+        "id": evidence_id(piece).hex(), "validator": 1, "height": 1, "round": 0,
+        "type": "prevote", "block_a": min(V.block_hash, W.block_hash).hex(),
+        "block_b": max(V.block_hash, W.block_hash).hex()}
