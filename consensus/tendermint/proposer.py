@@ -67,6 +67,8 @@ class ProposerSchedule:
 
     def picked_by(self, count: int) -> NodeId:
         """The proposer picked by increment number `count` (1-based)."""
+        if len(set(self.powers)) == 1:
+            return (count - 1) % len(self.powers)  # what the increments give (tested)
         hit = self._cache.get(count)
         if hit is not None:
             return hit

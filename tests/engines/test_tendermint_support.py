@@ -95,6 +95,8 @@ def test_average_shift_and_rescaling_keep_priorities_bounded() -> None:
 
 
 def test_equal_powers_give_plain_round_robin_far_out() -> None:
+    priorities = [0] * 5
+    assert [increment((7,) * 5, priorities) for _ in range(23)] == [i % 5 for i in range(23)]
     schedule = ProposerSchedule(config().validators)
     assert [schedule.proposer(h, 0) for h in range(1, 9)] == [0, 1, 2, 3, 0, 1, 2, 3]
     assert schedule.proposer(10_001, 3) == (10_000 + 3) % 4
