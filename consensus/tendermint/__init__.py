@@ -2,9 +2,15 @@
 from consensus.api import register_engine
 from consensus.tendermint.engine import TendermintEngine
 from consensus.tendermint.evidence import evidence_in_block
-from consensus.tendermint.messages import Batch, DuplicateVoteEvidence, Proposal, Vote, VoteStep
+from consensus.tendermint.messages import (
+           DuplicateVoteEvidence,
+           Precommits,
+           Proposal,
+           Vote,
+           VoteStep,
+)
 
 register_engine("tendermint", TendermintEngine)
 
-__all__ = ["Batch", "DuplicateVoteEvidence", "Proposal", "TendermintEngine", "Vote",
+__all__ = ["DuplicateVoteEvidence", "Precommits", "Proposal", "TendermintEngine", "Vote",
            "VoteStep", "evidence_in_block"]

@@ -30,7 +30,7 @@ from consensus.tendermint.evidence import (
     evidence_in_block,
 )
 from consensus.tendermint.messages import NO_ROUND, Vote, VoteStep
-from consensus.tendermint.proposals import forget_committed_txs, resend_offered
+from consensus.tendermint.proposals import forget_committed_txs
 from consensus.tendermint.rounds import schedule, start_round, valid
 from consensus.tendermint.state import KEY_OWN, KEY_STATE, DurableState, OwnMessages, Replica, Step
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, Certificate, SignedMessage
@@ -96,7 +96,6 @@ def decide(r: Replica, fx: EffectsBuilder, block: Block, round_number: int) -> N
     r.last_commit = dict(precommits)
     r.last_commit_round = round_number
     enter_height(r, fx, block.height, block.block_hash)
-    resend_offered(r, fx)
 
 
 def record_evidence(r: Replica, fx: EffectsBuilder, block: Block) -> None:
@@ -194,7 +193,6 @@ def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     # These may hold transactions of the fetched blocks, which this engine never saw: the
     # driver's mempool re-offers whatever is still not committed.
     r.queued_txs.clear()
-    r.offered_txs.clear()
     r.pending_evidence.clear()  # likewise: it may be committed in the fetched blocks
     r.last_commit, r.last_commit_round = {}, NO_ROUND
     enter_height(r, fx, event.height, event.block_hash)

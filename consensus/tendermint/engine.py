@@ -48,8 +48,8 @@ from consensus.tendermint.decision import (
     request_catch_up,
 )
 from consensus.tendermint.evidence import evidence_in_block
-from consensus.tendermint.messages import Batch, DuplicateVoteEvidence, Precommits, Proposal, Vote
-from consensus.tendermint.proposals import on_batch, on_propose
+from consensus.tendermint.messages import DuplicateVoteEvidence, Precommits, Proposal, Vote
+from consensus.tendermint.proposals import on_propose
 from consensus.tendermint.rounds import on_tick_timers, progress
 from consensus.tendermint.state import KEY_STATE, Replica, Step
 from consensus.tendermint.voting import on_evidence, on_precommits, on_proposal, on_vote
@@ -59,7 +59,6 @@ _HANDLERS = {
     Proposal: on_proposal,
     Vote: on_vote,
     DuplicateVoteEvidence: on_evidence,
-    Batch: on_batch,
     Precommits: on_precommits,
 }
 
@@ -118,6 +117,7 @@ class TendermintEngine:
             fx.reject(RejectReason.MALFORMED, sender, f"not a Tendermint message: "
                       f"{type(message).__name__}")
             return
+        self._replica.suspects.discard(sender)  # alive after all
         handler(self._replica, fx, sender, message, signature)  # type: ignore[operator]
 
     def status(self) -> EngineStatus:

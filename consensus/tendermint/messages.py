@@ -20,14 +20,11 @@ Beyond the paper, as in CometBFT:
   the same signer has evidence of equivocation (evidence.py);
 * `DuplicateVoteEvidence` is CometBFT's evidence type of the same name: two signed votes
   of one validator for one (height, round, type) naming different block ids;
-* `Precommits` carries the last commit to a validator seen voting at a decided height;
-* `Batch` hands transactions engine to engine to the validator that proposes next
-  (proposers rotate every height, so the driver's mempool forwarding alone would chase
-  them).
+* `Precommits` carries the last commit to a validator seen voting at a decided height.
 
 Sign positions (the double-sign guard's streams): one proposal, one prevote and one
-precommit per (height, round). Evidence and batches are not signed statements of the
-sender's and have none.
+precommit per (height, round). Evidence and Precommits carry others' signed votes and
+have none.
 """
 from __future__ import annotations
 
@@ -110,12 +107,4 @@ class Precommits:
     votes: tuple[SignedMessage, ...]
 
 
-@canonical.register("tendermint.batch.v1")
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Transactions for the validator proposing next; `hops` counts forwards (bounded)."""
-    txs: tuple[bytes, ...]
-    hops: int
-
-
-TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Precommits, Batch)
+TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Precommits)

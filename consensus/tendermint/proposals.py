@@ -17,64 +17,44 @@ the state height the header names, and evidence that is all valid, new and withi
 An invalid value gets a nil prevote (lines 26, 32) - it is not refused as a message.
 
 Batches. The driver offers transactions (`Propose`) to every validator at block
-intervals. A validator keeps them when it proposes next, else hands them (`Batch`, at
-most BATCH_HOPS_MAX forwards) to the validator that will (`Replica.next_proposer`);
-queued transactions stay until a block with them commits (they are re-proposed in this
-validator's later turns if the round fails), and the driver's mempool re-offers anything
-lost with a crashed proposer after its proposal timeout.
+intervals. A validator keeps them when it proposes soon (`Replica.takes_batches`), else
+refuses them with NOT_LEADER and the driver forwards them to `Replica.next_proposer`'s
+mempool - a coming height's proposer, skipping suspects of a crash -, whose
+admission refuses transactions committed already - also those of blocks fetched by
+catch-up, which this engine never sees. (An engine-to-engine batch, as HotStuff has,
+would bypass that check: a replayed batch could make an honest proposer that caught up
+order a committed transaction again.) Queued transactions stay until a block with them
+commits; the driver's mempool re-offers anything lost after its proposal timeout.
 """
 from __future__ import annotations
 
-from consensus.api import EffectsBuilder, Propose, RejectReason, Send
+from consensus.api import EffectsBuilder, Propose, RejectReason
 from consensus.tendermint.evidence import (
     decode_entry,
     evidence_entry,
     evidence_id,
     evidence_problem,
 )
-from consensus.tendermint.messages import Batch
-from consensus.tendermint.state import (
-    BATCH_HOPS_MAX,
-    OFFERED_TXS_MAX,
-    QUEUED_TXS_MAX,
-    RESEND_HEIGHTS,
-    Replica,
-)
-from consensus.types import Block, NodeId, make_block
+from consensus.tendermint.state import QUEUED_TXS_MAX, Replica
+from consensus.types import Block, make_block
 
 
 # ------------------------------------------------------------------ batches
 def on_propose(r: Replica, fx: EffectsBuilder, event: Propose) -> None:
+    """Keep the batch for our next proposal if we propose next; otherwise refuse it with
+    NOT_LEADER so the driver forwards it to `status().leader` through the mempools."""
     if len(event.txs) > r.config.batch_txs_max or \
             sum(len(tx) for tx in event.txs) > r.config.batch_bytes_max:
         fx.reject(RejectReason.OVER_LIMIT, None, "batch over limit")
         return
     r.last_timestamp_ms = max(r.last_timestamp_ms, event.timestamp_ms)
-    take_batch(r, fx, tuple(event.txs), 0, None)
-
-
-def on_batch(r: Replica, fx: EffectsBuilder, sender: NodeId, batch: Batch,
-             signature: bytes) -> None:
-    if len(batch.txs) > r.config.batch_txs_max or batch.hops > BATCH_HOPS_MAX or \
-            sum(len(tx) for tx in batch.txs) > r.config.batch_bytes_max:
-        fx.reject(RejectReason.OVER_LIMIT, sender, "batch over limit")
+    if not r.takes_batches():
+        fx.reject(RejectReason.NOT_LEADER, None, f"validator {r.next_proposer()} proposes "
+                  "next")
         return
-    take_batch(r, fx, batch.txs, batch.hops, sender)
-
-
-def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int,
-               sender: NodeId | None) -> None:
-    fresh = tuple(tx for tx in txs if tx and tx not in r.committed_txs)
-    if not fresh:
-        return
-    proposer = r.next_proposer()
-    if proposer != r.me and hops < BATCH_HOPS_MAX:
-        fx.send.append(Send(proposer, Batch(fresh, hops + 1)))
-        if hops == 0 and len(r.offered_txs) + len(fresh) <= OFFERED_TXS_MAX:
-            r.offered_txs.update((tx, r.height) for tx in fresh)
-        return
+    fresh = [tx for tx in event.txs if tx and tx not in r.committed_txs]
     if len(r.queued_txs) + len(fresh) > QUEUED_TXS_MAX:
-        fx.reject(RejectReason.OVER_LIMIT, sender, "proposal queue full")
+        fx.reject(RejectReason.OVER_LIMIT, None, "proposal queue full")
         return
     for tx in fresh:
         r.queued_txs[tx] = None
@@ -83,24 +63,9 @@ def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int
 def forget_committed_txs(r: Replica, block: Block) -> None:
     for tx in block.txs:
         r.queued_txs.pop(tx, None)
-        r.offered_txs.pop(tx, None)
         r.committed_txs[tx] = None
     while len(r.committed_txs) > 2 * QUEUED_TXS_MAX:
         del r.committed_txs[next(iter(r.committed_txs))]
-
-
-def resend_offered(r: Replica, fx: EffectsBuilder) -> None:
-    """Our clients' transactions handed on RESEND_HEIGHTS heights ago and still not
-    committed were lost (a lost Batch, a crashed or censoring proposer): hand them to
-    the next proposer again - much sooner than the driver's mempool timeout."""
-    due = tuple(tx for tx, height in r.offered_txs.items()
-                if r.height - height >= RESEND_HEIGHTS)
-    if not due:
-        return
-    for tx in due:
-        del r.offered_txs[tx]
-    for start in range(0, len(due), r.config.batch_txs_max):
-        take_batch(r, fx, due[start:start + r.config.batch_txs_max], 0, None)
 
 
 # ------------------------------------------------------------------ getValue()

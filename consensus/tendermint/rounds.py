@@ -199,6 +199,8 @@ def on_tick_timers(r: Replica, fx: EffectsBuilder) -> None:
 
 def on_timeout(r: Replica, fx: EffectsBuilder, kind: str) -> None:
     if kind == timeouts.PROPOSE and r.step == Step.PROPOSE:  # lines 57-60
+        if r.round not in r.proposals:
+            r.suspects.add(r.proposer())  # batches go past it until it is heard from
         sign_vote(r, fx, VoteStep.PREVOTE, NIL)
         r.step = Step.PREVOTE
     elif kind == timeouts.PREVOTE and r.step == Step.PREVOTE:  # lines 61-64

@@ -28,10 +28,8 @@ from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessa
 KEY_STATE = "tendermint.state"
 KEY_OWN = "tendermint.own"
 ROUNDS_AHEAD_MAX = 64  # rounds above ours whose messages we keep (rule 55 needs them)
+BATCH_HEIGHTS_AHEAD = 2  # a validator queues batches for proposals this many heights ahead
 QUEUED_TXS_MAX = 50_000  # transactions waiting for this validator's proposals
-BATCH_HOPS_MAX = 2
-OFFERED_TXS_MAX = 50_000  # our own clients' transactions handed on, kept until committed
-RESEND_HEIGHTS = 2  # heights after which a handed-on transaction not committed goes again
 COMMITTED_TXS_REMEMBERED_MAX = 100_000  # so a re-forwarded committed tx is not re-proposed
 CONFLICTING_VOTES_MAX = 4  # other votes kept per validator and position
 PROGRESS_STEPS_MAX = 64  # rule firings evaluated per input (each moves step or round)
@@ -117,11 +115,12 @@ class Replica:
     last_timestamp_ms: int = 0
     last_commit: dict[NodeId, SignedMessage] = field(default_factory=dict)  # of height - 1
     last_commit_round: int = NO_ROUND
+    # Proposers whose round ended without their proposal, until heard from again.
+    suspects: set[NodeId] = field(default_factory=set)
     helped: set[NodeId] = field(default_factory=set)  # sent our last commit this height
     # Transactions for our proposals (kept until committed; see batches.py).
     committed_txs: dict[bytes, None] = field(default_factory=dict)
     queued_txs: dict[bytes, None] = field(default_factory=dict)  # insertion-ordered
-    offered_txs: dict[bytes, int] = field(default_factory=dict)  # tx -> height handed on
     valid_cache: dict[bytes, str | None] = field(default_factory=dict)  # this height
     # Evidence (evidence.py): id -> piece; committed ids -> height committed.
     pending_evidence: dict[bytes, object] = field(default_factory=dict)
@@ -172,8 +171,20 @@ class Replica:
                             self.locked_block, self.valid_round, self.valid_block)
 
     def next_proposer(self) -> NodeId:
-        """Who proposes next: this round's proposer while it has not proposed, else the
-        next height's first proposer (the likeliest next block)."""
-        if self.step in (Step.NEW_HEIGHT, Step.PROPOSE) and self.round not in self.proposals:
-            return self.proposer()
+        """Where the driver forwards a batch (`status().leader`): the first proposer of
+        a coming height not suspected of having crashed. Not this height's: the batch
+        reaches that validator's mempool and its engine one block interval later, when
+        the next height's proposer is usually still to propose, this height's not."""
+        for ahead in range(1, self.config.validators.size + 1):
+            proposer = self.proposer(self.height + ahead, 0)
+            if proposer not in self.suspects:
+                return proposer
         return self.proposer(self.height + 1, 0)
+
+    def takes_batches(self) -> bool:
+        """This validator proposes soon: the round under way before it proposed, or
+        the first round of one of the next BATCH_HEIGHTS_AHEAD heights."""
+        if self.proposer() == self.me and self.round not in self.proposals:
+            return True
+        return any(self.proposer(self.height + ahead, 0) == self.me
+                   for ahead in range(1, BATCH_HEIGHTS_AHEAD + 1))

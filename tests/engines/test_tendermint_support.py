@@ -10,7 +10,7 @@ from consensus.api import Effects, Note, Persist, Propose, Rejected, RejectReaso
 from consensus.tendermint import TendermintEngine
 from consensus.tendermint.decision import COMMIT_CERTIFICATE_KIND
 from consensus.tendermint.evidence import evidence_entry, make_evidence
-from consensus.tendermint.messages import NIL, Batch, DuplicateVoteEvidence, Proposal, VoteStep
+from consensus.tendermint.messages import NIL, DuplicateVoteEvidence, Proposal, VoteStep
 from consensus.tendermint.proposer import ProposerSchedule, increment
 from consensus.tendermint.state import KEY_OWN, KEY_STATE, OwnMessages, Step
 from consensus.tendermint.timeouts import COMMIT, PRECOMMIT, PREVOTE, PROPOSE, timeout_ticks
@@ -293,18 +293,24 @@ def test_committing_evidence_emits_one_structured_note_per_piece() -> None:
 
 
 # ------------------------------------------------------------------ batches
-def test_a_batch_goes_to_the_validator_proposing_next() -> None:
-    eng = started()
-    assert eng.step(Propose((b"t1",), 5)) == Effects(send=(Send(0, Batch((b"t1",), 1)),))
-    receive(eng, 0, proposal(V))  # (1, 0) is proposed: next is height 2's proposer, 1
-    assert eng.step(Propose((b"t2",), 6)) == Effects(send=(Send(1, Batch((b"t2",), 1)),))
+def test_a_batch_is_refused_unless_this_validator_proposes_soon() -> None:
+    """NOT_LEADER makes the driver forward it to status().leader's mempool: the first
+    proposer of a coming height, skipping one whose proposal never came."""
+    eng = started()  # 3 proposes (1, 3) and (4, 0): not soon
+    assert eng.step(Propose((b"t1",), 5)) == Effects(notes=(
+        Rejected(RejectReason.NOT_LEADER, None, "validator 1 proposes next"),))
     assert eng.status().leader == 1
+    eng.replica.suspects.add(1)
+    assert eng.status().leader == 2
+    receive(eng, 1, prevote(1, NIL))  # heard from: no longer a suspect
+    assert eng.status().leader == 1
+    assert started(node=2).step(Propose((b"t1",), 5)) == Effects()  # proposes (3, 0)
 
 
 def test_the_next_proposer_queues_a_batch_and_proposes_it_at_its_height() -> None:
     eng = started(node=1)
     receive(eng, 0, proposal(V))
-    assert receive(eng, 3, Batch((b"t1", b"t2"), 1)) == Effects()
+    assert eng.step(Propose((b"t1", b"t2"), 5)) == Effects()
     for voter in (0, 2, 3):
         receive(eng, voter, precommit(voter, V.block_hash))
     effects = ticks(eng, 2)[-1]  # timeout_commit, then StartRound(0) of height 2
@@ -316,7 +322,7 @@ def test_the_next_proposer_queues_a_batch_and_proposes_it_at_its_height() -> Non
 def test_a_committed_transaction_is_not_proposed_again() -> None:
     eng = started(node=1)
     receive(eng, 0, proposal(V))
-    receive(eng, 3, Batch((b"v", b"new"), 1))  # b"v" is in V, which commits
+    eng.step(Propose((b"v", b"new"), 5))  # b"v" is in V, which commits
     for voter in (0, 2, 3):
         receive(eng, voter, precommit(voter, V.block_hash))
     sent = ticks(eng, 2)[-1].send[0].message

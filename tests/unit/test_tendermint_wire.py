@@ -8,7 +8,6 @@ from consensus import canonical
 from consensus.tendermint.evidence import evidence_entry, evidence_in_block, make_evidence
 from consensus.tendermint.messages import (
     NIL,
-    Batch,
     DuplicateVoteEvidence,
     Precommits,
     Proposal,
@@ -38,7 +37,6 @@ def examples() -> list[object]:
         evidence,
         Precommits(1, 0, (SignedMessage(3, pre_a, b"sig"),
                           SignedMessage(4, Vote(1, 0, VoteStep.PRECOMMIT, NIL, 4), b"sig"))),
-        Batch((b"tx-1", b"tx-2"), 1),
     ]
 
 

@@ -456,18 +456,16 @@ class HotStuffBlockResponse(_message.Message):
     def __init__(self, blocks: _Optional[_Iterable[_Union[_block_pb2.Block, _Mapping]]] = ..., justifies: _Optional[_Iterable[_Union[HotStuffQuorumCertificate, _Mapping]]] = ...) -> None: ...
 
 class TendermintMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "batch", "precommits")
+    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "precommits")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_VOTE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
-    BATCH_FIELD_NUMBER: _ClassVar[int]
     PRECOMMITS_FIELD_NUMBER: _ClassVar[int]
     proposal: TendermintProposal
     vote: TendermintVote
     duplicate_vote_evidence: TendermintDuplicateVoteEvidence
-    batch: TendermintBatch
     precommits: TendermintPrecommits
-    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., batch: _Optional[_Union[TendermintBatch, _Mapping]] = ..., precommits: _Optional[_Union[TendermintPrecommits, _Mapping]] = ...) -> None: ...
+    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., precommits: _Optional[_Union[TendermintPrecommits, _Mapping]] = ...) -> None: ...
 
 class TendermintProposal(_message.Message):
     __slots__ = ("height", "round", "block", "pol_round", "proposer", "last_commit")
@@ -516,14 +514,6 @@ class TendermintPrecommits(_message.Message):
     round: int
     votes: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
     def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., votes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
-
-class TendermintBatch(_message.Message):
-    __slots__ = ("txs", "hops")
-    TXS_FIELD_NUMBER: _ClassVar[int]
-    HOPS_FIELD_NUMBER: _ClassVar[int]
-    txs: _containers.RepeatedScalarFieldContainer[bytes]
-    hops: int
-    def __init__(self, txs: _Optional[_Iterable[bytes]] = ..., hops: _Optional[int] = ...) -> None: ...
 
 class SyncMessage(_message.Message):
     __slots__ = ("request", "response", "status")
