@@ -4,13 +4,20 @@ from consensus.tendermint.engine import TendermintEngine
 from consensus.tendermint.evidence import evidence_in_block
 from consensus.tendermint.messages import (
            DuplicateVoteEvidence,
-           Precommits,
            Proposal,
            Vote,
+           Votes,
            VoteStep,
 )
 
 register_engine("tendermint", TendermintEngine)
 
-__all__ = ["DuplicateVoteEvidence", "Precommits", "Proposal", "TendermintEngine", "Vote",
-           "VoteStep", "evidence_in_block"]
+__all__ = [
+           "DuplicateVoteEvidence",
+           "Proposal",
+           "TendermintEngine",
+           "Vote",
+           "VoteStep",
+           "Votes",
+           "evidence_in_block",
+]

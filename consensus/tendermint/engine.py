@@ -48,18 +48,18 @@ from consensus.tendermint.decision import (
     request_catch_up,
 )
 from consensus.tendermint.evidence import evidence_in_block
-from consensus.tendermint.messages import DuplicateVoteEvidence, Precommits, Proposal, Vote
+from consensus.tendermint.messages import DuplicateVoteEvidence, Proposal, Vote, Votes
 from consensus.tendermint.proposals import on_propose
 from consensus.tendermint.rounds import on_tick_timers, progress
 from consensus.tendermint.state import KEY_STATE, Replica, Step
-from consensus.tendermint.voting import on_evidence, on_precommits, on_proposal, on_vote
+from consensus.tendermint.voting import on_evidence, on_proposal, on_vote, on_votes
 from consensus.types import Block, Certificate
 
 _HANDLERS = {
     Proposal: on_proposal,
     Vote: on_vote,
     DuplicateVoteEvidence: on_evidence,
-    Precommits: on_precommits,
+    Votes: on_votes,
 }
 
 

@@ -20,10 +20,12 @@ Beyond the paper, as in CometBFT:
   the same signer has evidence of equivocation (evidence.py);
 * `DuplicateVoteEvidence` is CometBFT's evidence type of the same name: two signed votes
   of one validator for one (height, round, type) naming different block ids;
-* `Precommits` carries the last commit to a validator seen voting at a decided height.
+* `Votes` relays signed votes: the last commit to a validator seen voting at a decided
+  height, and the proof-of-lock prevotes of our valid round while a later round stalls
+  (without them a validator that lost those prevotes refuses a re-proposal, line 28).
 
 Sign positions (the double-sign guard's streams): one proposal, one prevote and one
-precommit per (height, round). Evidence and Precommits carry others' signed votes and
+precommit per (height, round). Evidence and Votes carry others' signed votes and
 have none.
 """
 from __future__ import annotations
@@ -96,15 +98,16 @@ class DuplicateVoteEvidence:
         return self.vote.height
 
 
-@canonical.register("tendermint.precommits.v1")
+@canonical.register("tendermint.votes.v1")
 @dataclass(frozen=True, slots=True)
-class Precommits:
-    """The precommits of `height` (decided in `round`) a validator holds, sent to a
-    validator still voting at that height (CometBFT gossips the last commit to peers
-    behind). Self-certifying: each vote is checked on arrival."""
+class Votes:
+    """Signed votes of (height, round) a validator holds, relayed (CometBFT's vote
+    gossip): the last commit, to a validator still voting at a decided height; the
+    prevotes of our valid round (its POL), while a later round is stalled. Self-
+    certifying: each vote is checked on arrival."""
     height: int
     round: int
     votes: tuple[SignedMessage, ...]
 
 
-TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Precommits)
+TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Votes)

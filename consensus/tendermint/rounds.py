@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from consensus.api import EffectsBuilder, Persist, Send
 from consensus.tendermint import timeouts
-from consensus.tendermint.messages import NIL, NO_ROUND, Proposal, Vote, VoteStep
+from consensus.tendermint.messages import NIL, NO_ROUND, Proposal, Vote, Votes, VoteStep
 from consensus.tendermint.proposals import block_problem, new_block
 from consensus.tendermint.state import (
     KEY_OWN,
@@ -222,3 +222,11 @@ def resend_own(r: Replica, fx: EffectsBuilder) -> None:
     for own in (r.own.proposal, r.own.prevote, r.own.precommit):
         if own is not None and (own.height, own.round) == here:
             fx.send.append(Send(None, own))
+    if 0 <= r.valid_round < r.round and r.valid_block is not None:
+        # The POL of our valid value: a proposer re-proposing it (line 16) needs the
+        # others to hold these prevotes (line 28), and lost ones are not sent again.
+        pol = r.votes.get((r.valid_round, VoteStep.PREVOTE), {})
+        found = (r.signed_vote(r.valid_round, VoteStep.PREVOTE, v, r.valid_block.block_hash)
+                 for v in sorted(pol))
+        fx.send.append(Send(None, Votes(r.height, r.valid_round,
+                                        tuple(s for s in found if s is not None))))

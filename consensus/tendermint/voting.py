@@ -26,9 +26,9 @@ from consensus.tendermint.evidence import (
 )
 from consensus.tendermint.messages import (
     DuplicateVoteEvidence,
-    Precommits,
     Proposal,
     Vote,
+    Votes,
     VoteStep,
 )
 from consensus.tendermint.state import CONFLICTING_VOTES_MAX, ROUNDS_AHEAD_MAX, Replica
@@ -63,7 +63,7 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
                   f"by {r.proposer(p.height, p.round)}")
         return
     if p.height == r.height + 1 or p.height == r.height:
-        read_last_commit(r, fx, p.height - 1, p.last_commit)
+        read_votes(r, fx, p.height - 1, p.last_commit, (VoteStep.PRECOMMIT,))
     elif p.height == r.height - 1:
         help_laggard(r, fx, sender, None)
     if height_problem(r, fx, sender, p, signature, p.height):
@@ -82,10 +82,13 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
     r.round_senders.setdefault(p.round, set()).add(sender)
 
 
-def on_precommits(r: Replica, fx: EffectsBuilder, sender: NodeId, message: Precommits,
-                  signature: bytes) -> None:
-    if message.height in (r.height, r.height - 1):
-        read_last_commit(r, fx, message.height, message.votes)
+def on_votes(r: Replica, fx: EffectsBuilder, sender: NodeId, message: Votes,
+             signature: bytes) -> None:
+    if message.height == r.height - 1:
+        read_votes(r, fx, message.height, message.votes, (VoteStep.PRECOMMIT,))
+    elif message.height == r.height and message.round <= r.round + ROUNDS_AHEAD_MAX:
+        read_votes(r, fx, message.height, message.votes,
+                   (VoteStep.PREVOTE, VoteStep.PRECOMMIT))
 
 
 def help_laggard(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote | None) -> None:
@@ -99,27 +102,28 @@ def help_laggard(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote | No
         return
     r.helped.add(sender)
     votes = tuple(r.last_commit[v] for v in sorted(r.last_commit))
-    fx.send.append(Send(sender, Precommits(r.height - 1, r.last_commit_round, votes)))
+    fx.send.append(Send(sender, Votes(r.height - 1, r.last_commit_round, votes)))
 
 
-def read_last_commit(r: Replica, fx: EffectsBuilder, height: int,
-                     precommits: tuple[SignedMessage, ...]) -> None:
-    """Precommits of `height`: votes of our height if we are behind, or a check of our
-    own last_commit for equivocation."""
-    if len(precommits) > r.config.validators.size:
+def read_votes(r: Replica, fx: EffectsBuilder, height: int,
+               votes: tuple[SignedMessage, ...], steps: tuple[VoteStep, ...]) -> None:
+    """Relayed votes of `height` (a proposal's last_commit, a Votes message): votes of
+    our height are counted once their signatures check; precommits of the height just
+    decided are compared with our last commit, for evidence."""
+    if len(votes) > 2 * r.config.validators.size:
         return
-    for signed in precommits:
+    for signed in votes:
         vote = signed.message if isinstance(signed, SignedMessage) else None
-        if not isinstance(vote, Vote) or vote.step != VoteStep.PRECOMMIT \
+        if not isinstance(vote, Vote) or vote.step not in steps or vote.round < 0 \
                 or vote.height != height or vote.validator != signed.sender \
                 or signed.sender not in r.config.validators:
             continue
         if vote.height == r.height:
-            if r.signed_vote(vote.round, VoteStep.PRECOMMIT, signed.sender,
-                             vote.block_hash) is None and r.config.verifier.verify(
-                    signed.sender, vote, signed.signature):
+            if vote.round <= r.round + ROUNDS_AHEAD_MAX and r.signed_vote(
+                    vote.round, vote.step, signed.sender, vote.block_hash) is None \
+                    and r.config.verifier.verify(signed.sender, vote, signed.signature):
                 add_vote(r, fx, signed)
-        elif vote.round == r.last_commit_round:
+        elif vote.round == r.last_commit_round and vote.step == VoteStep.PRECOMMIT:
             mine = r.last_commit.get(signed.sender)
             if mine is not None and mine.message != vote and r.config.verifier.verify(
                     signed.sender, vote, signed.signature):

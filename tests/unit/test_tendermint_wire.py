@@ -9,9 +9,9 @@ from consensus.tendermint.evidence import evidence_entry, evidence_in_block, mak
 from consensus.tendermint.messages import (
     NIL,
     DuplicateVoteEvidence,
-    Precommits,
     Proposal,
     Vote,
+    Votes,
     VoteStep,
 )
 from consensus.types import GENESIS_HASH, SignedMessage, make_block, signing_bytes
@@ -35,7 +35,7 @@ def examples() -> list[object]:
         Vote(2, 1, VoteStep.PREVOTE, NIL, 5),
         Vote(2, 1, VoteStep.PRECOMMIT, NIL, 6),
         evidence,
-        Precommits(1, 0, (SignedMessage(3, pre_a, b"sig"),
+        Votes(1, 0, (SignedMessage(3, pre_a, b"sig"),
                           SignedMessage(4, Vote(1, 0, VoteStep.PRECOMMIT, NIL, 4), b"sig"))),
     ]
 

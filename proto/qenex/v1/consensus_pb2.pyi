@@ -456,16 +456,16 @@ class HotStuffBlockResponse(_message.Message):
     def __init__(self, blocks: _Optional[_Iterable[_Union[_block_pb2.Block, _Mapping]]] = ..., justifies: _Optional[_Iterable[_Union[HotStuffQuorumCertificate, _Mapping]]] = ...) -> None: ...
 
 class TendermintMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "precommits")
+    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "votes")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_VOTE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
-    PRECOMMITS_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
     proposal: TendermintProposal
     vote: TendermintVote
     duplicate_vote_evidence: TendermintDuplicateVoteEvidence
-    precommits: TendermintPrecommits
-    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., precommits: _Optional[_Union[TendermintPrecommits, _Mapping]] = ...) -> None: ...
+    votes: TendermintVotes
+    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., votes: _Optional[_Union[TendermintVotes, _Mapping]] = ...) -> None: ...
 
 class TendermintProposal(_message.Message):
     __slots__ = ("height", "round", "block", "pol_round", "proposer", "last_commit")
@@ -505,7 +505,7 @@ class TendermintDuplicateVoteEvidence(_message.Message):
     vote_b: SignedConsensusMessage
     def __init__(self, vote_a: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ..., vote_b: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ...) -> None: ...
 
-class TendermintPrecommits(_message.Message):
+class TendermintVotes(_message.Message):
     __slots__ = ("height", "round", "votes")
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
