@@ -340,3 +340,40 @@ def test_the_engine_class_reads_evidence_back_from_a_committed_block() -> None:
         "id": evidence_id(piece).hex(), "validator": 1, "height": 1, "round": 0,
         "type": "prevote", "block_a": min(V.block_hash, W.block_hash).hex(),
         "block_b": max(V.block_hash, W.block_hash).hex()}
+
+
+# ------------------------------------------------------------------ relayed votes
+def test_a_stalled_later_round_relays_the_pol_prevotes_of_the_valid_round() -> None:
+    from consensus.tendermint.messages import Votes
+
+    eng = started(heartbeat_ticks=4)
+    receive(eng, 0, proposal(V))
+    for voter in (0, 1, 3):
+        receive(eng, voter, prevote(voter, V.block_hash))
+    for voter in (0, 1, 2):
+        receive(eng, voter, precommit(voter, NIL))
+    ticks(eng, 3)  # round 1, valid round 0
+    resent = ticks(eng, 4)[-1]
+    pol = Votes(1, 0, tuple(signed(v, prevote(v, V.block_hash)) for v in (0, 1, 3)))
+    assert Send(None, pol) in resent.send
+    other = started()
+    other_fx = receive(other, 2, pol)
+    assert other.replica.votes_for(0, VoteStep.PREVOTE, V.block_hash) == 3
+    assert other_fx.send == ()
+
+
+def test_a_validator_still_voting_at_a_decided_height_gets_the_last_commit() -> None:
+    from consensus.tendermint.messages import Votes
+
+    eng = started()
+    receive(eng, 0, proposal(V))
+    for voter in (0, 1, 2):
+        receive(eng, voter, precommit(voter, V.block_hash))
+    assert eng.replica.height == 2
+    late = receive(eng, 1, prevote(1, NIL, round_number=1))  # 1 is still at height 1
+    last = Votes(1, 0, tuple(signed(v, precommit(v, V.block_hash)) for v in (0, 1, 2)))
+    assert late == Effects(send=(Send(1, last),))
+    assert receive(eng, 1, prevote(1, NIL, round_number=2)) == Effects()  # once a height
+    laggard = started()
+    receive(laggard, 0, proposal(V))
+    assert [c.block for c in receive(laggard, 2, last).commit] == [V]
