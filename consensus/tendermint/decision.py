@@ -134,6 +134,7 @@ def enter_height(r: Replica, fx: EffectsBuilder, committed: int, block_hash: byt
     r.behind_since_ticks = -1
     r.missing_since_ticks = -1
     r.helped.clear()
+    r.idle = r.work_seen = False
     if r.config.timeout_commit_ticks > 0:
         schedule(r, timeouts.COMMIT)
     else:

@@ -24,7 +24,8 @@ admission refuses transactions committed already - also those of blocks fetched 
 catch-up, which this engine never sees. (An engine-to-engine batch, as HotStuff has,
 would bypass that check: a replayed batch could make an honest proposer that caught up
 order a committed transaction again.) Queued transactions stay until a block with them
-commits; the driver's mempool re-offers anything lost after its proposal timeout.
+commits, also when forwarded (our next turn is the fallback for a lost forward); the
+driver's mempool re-offers anything still lost after its proposal timeout.
 """
 from __future__ import annotations
 
@@ -41,23 +42,26 @@ from consensus.types import Block, make_block
 
 # ------------------------------------------------------------------ batches
 def on_propose(r: Replica, fx: EffectsBuilder, event: Propose) -> None:
-    """Keep the batch for our next proposal if we propose next; otherwise refuse it with
-    NOT_LEADER so the driver forwards it to `status().leader` through the mempools."""
+    """Keep the batch for our own proposals; unless we propose soon, also refuse it with
+    NOT_LEADER so the driver forwards it to `status().leader` through the mempools. The
+    copy kept here is the fallback when the forward is lost (or its proposer crashed):
+    it goes into our next proposal unless a block with it commits first."""
     if len(event.txs) > r.config.batch_txs_max or \
             sum(len(tx) for tx in event.txs) > r.config.batch_bytes_max:
         fx.reject(RejectReason.OVER_LIMIT, None, "batch over limit")
         return
     r.last_timestamp_ms = max(r.last_timestamp_ms, event.timestamp_ms)
+    r.work_seen = True
+    fresh = [tx for tx in event.txs if tx and tx not in r.committed_txs]
+    if len(r.queued_txs) + len(fresh) <= QUEUED_TXS_MAX:
+        for tx in fresh:
+            r.queued_txs[tx] = None
+    elif r.takes_batches():
+        fx.reject(RejectReason.OVER_LIMIT, None, "proposal queue full")
+        return
     if not r.takes_batches():
         fx.reject(RejectReason.NOT_LEADER, None, f"validator {r.next_proposer()} proposes "
                   "next")
-        return
-    fresh = [tx for tx in event.txs if tx and tx not in r.committed_txs]
-    if len(r.queued_txs) + len(fresh) > QUEUED_TXS_MAX:
-        fx.reject(RejectReason.OVER_LIMIT, None, "proposal queue full")
-        return
-    for tx in fresh:
-        r.queued_txs[tx] = None
 
 
 def forget_committed_txs(r: Replica, block: Block) -> None:

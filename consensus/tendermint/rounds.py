@@ -179,7 +179,8 @@ def progress(r: Replica, fx: EffectsBuilder) -> None:
     for _ in range(PROGRESS_STEPS_MAX):
         rule_prevote_timer(r)
         rule_precommit_timer(r)
-        if not (rule_decide(r, fx) or rule_skip_round(r, fx) or rule_proposal(r, fx)
+        if not (rule_decide(r, fx) or rule_leave_idle(r, fx) or rule_skip_round(r, fx)
+                or rule_proposal(r, fx)
                 or rule_polka(r, fx) or rule_nil_polka(r, fx)):
             rule_prevote_timer(r)
             rule_precommit_timer(r)
@@ -209,7 +210,25 @@ def on_timeout(r: Replica, fx: EffectsBuilder, kind: str) -> None:
     elif kind == timeouts.PRECOMMIT and r.step != Step.NEW_HEIGHT:  # lines 65-67
         start_round(r, fx, r.round + 1)
     elif kind == timeouts.COMMIT and r.step == Step.NEW_HEIGHT:  # CometBFT timeout_commit
-        start_round(r, fx, 0)
+        r.idle = True
+        rule_leave_idle(r, fx)
+
+
+def has_work(r: Replica) -> bool:
+    return r.work_seen or bool(r.queued_txs) or bool(r.pending_evidence)
+
+
+def rule_leave_idle(r: Replica, fx: EffectsBuilder) -> bool:
+    """CometBFT's create_empty_blocks = false: after timeout_commit a height starts
+    (StartRound(0), line 10) only once there is something to order - transactions
+    offered to us or queued for our proposal, pending evidence - or another validator
+    has started it (any message of the height). An idle cluster is quiet and its
+    heights stay equal."""
+    if r.step != Step.NEW_HEIGHT or not r.idle or not has_work(r):
+        return False
+    r.idle = False
+    start_round(r, fx, 0)
+    return True
 
 
 def resend_own(r: Replica, fx: EffectsBuilder) -> None:

@@ -115,6 +115,9 @@ class Replica:
     last_timestamp_ms: int = 0
     last_commit: dict[NodeId, SignedMessage] = field(default_factory=dict)  # of height - 1
     last_commit_round: int = NO_ROUND
+    # Idle (create_empty_blocks = false): timeout_commit passed with nothing to order.
+    idle: bool = False
+    work_seen: bool = False  # transactions offered, or a message of this height seen
     # Proposers whose round ended without their proposal, until heard from again.
     suspects: set[NodeId] = field(default_factory=set)
     helped: set[NodeId] = field(default_factory=set)  # sent our last commit this height
@@ -175,6 +178,8 @@ class Replica:
         a coming height not suspected of having crashed. Not this height's: the batch
         reaches that validator's mempool and its engine one block interval later, when
         the next height's proposer is usually still to propose, this height's not."""
+        if self.step == Step.NEW_HEIGHT and self.idle and self.proposer() not in self.suspects:
+            return self.proposer()  # it starts the height as soon as it gets them
         for ahead in range(1, self.config.validators.size + 1):
             proposer = self.proposer(self.height + ahead, 0)
             if proposer not in self.suspects:

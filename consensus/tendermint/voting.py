@@ -48,6 +48,7 @@ def height_problem(r: Replica, fx: EffectsBuilder, sender: NodeId, message: obje
     """True when the message is not of our height (kept for later, or refused)."""
     note_peer_height(r, sender, height)
     if height == r.height:
+        r.work_seen = True  # another validator started this height
         return False
     if height == r.height + 1 and len(r.future) < r.config.pending_messages_max:
         r.future.append((sender, message, signature))

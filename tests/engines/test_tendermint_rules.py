@@ -3,7 +3,7 @@ checking the exact Effects of one input. n = 4, f = 1, quorum 3; validator 3 is 
 unless a test says otherwise (proposers at height 1: round r is proposed by r mod 4)."""
 from __future__ import annotations
 
-from consensus.api import Commit, Effects, Persist, Restore, Send
+from consensus.api import Commit, Effects, Persist, Propose, Restore, Send
 from consensus.tendermint.decision import COMMIT_CERTIFICATE_KIND
 from consensus.tendermint.messages import NIL, Proposal
 from consensus.tendermint.state import KEY_OWN, OwnMessages, Step
@@ -224,8 +224,19 @@ def test_line_49_to_54_2f_plus_1_precommits_decide_and_start_the_next_height() -
     assert effects == Effects(
         persist=(state(0, Step.NEW_HEIGHT, height=2),),
         commit=(Commit(V, Certificate(COMMIT_CERTIFICATE_KIND, 1, V.block_hash, votes)),))
-    assert ticks(eng, 1) == [Effects()]
-    assert ticks(eng, 1)[0] == Effects(persist=(state(0, Step.PROPOSE, height=2),))
+    assert ticks(eng, 2) == [Effects()] * 2  # timeout_commit: nothing to order, idle
+    assert eng.replica.step == Step.NEW_HEIGHT
+    # Work (kept: validator 3 proposes height 4): StartRound(0) of height 2.
+    assert eng.step(Propose((b"t",), 9)) == Effects(persist=(state(0, Step.PROPOSE, height=2),))
+
+
+def test_an_idle_height_starts_when_another_validator_starts_it() -> None:
+    eng = in_prevote_with(V)
+    for voter in (0, 1, 2):
+        receive(eng, voter, precommit(voter, V.block_hash))
+    ticks(eng, 2)
+    effects = receive(eng, 2, prevote(2, NIL, height=2))
+    assert effects.persist == (state(0, Step.PROPOSE, height=2),)
 
 
 def test_line_49_a_decision_in_an_older_round_counts() -> None:

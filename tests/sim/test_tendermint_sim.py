@@ -45,7 +45,7 @@ def faults_of(nodes: int) -> int:
 
 
 def scenario(nodes: int, seed: int, **kwargs: object) -> Scenario:
-    base = Scenario(algorithm="tendermint", nodes=nodes, seed=seed, duration_ms=10_000,
+    base = Scenario(algorithm="tendermint", nodes=nodes, seed=seed, duration_ms=12_000,
                     network=NetworkConfig(delay_min_ms=1, delay_mean_ms=4),
                     workload=Workload(tx_per_s=200), liveness_window_ms=4_000, engine=FAST)
     return dataclasses.replace(base, **kwargs)
