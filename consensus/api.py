@@ -295,6 +295,19 @@ class EngineConfig:
     # PBFT: how far a proposed header's timestamp may lie ahead of this replica's own
     # estimate of the time (latest `Propose` timestamp plus ticks since), in ms.
     timestamp_skew_max_ms: int = 2_000
+    # Tendermint (Buchman et al. 2018 Algorithm 1; CometBFT's [consensus] names), in ticks:
+    # the timeout of round r is base + r x delta.
+    timeout_propose_ticks: int = 100
+    timeout_propose_delta_ticks: int = 20
+    timeout_prevote_ticks: int = 50
+    timeout_prevote_delta_ticks: int = 20
+    timeout_precommit_ticks: int = 50
+    timeout_precommit_delta_ticks: int = 20
+    timeout_commit_ticks: int = 10  # wait after a decision before the next height starts
+    # Tendermint evidence of equivocation (CometBFT [evidence] params).
+    evidence_age_blocks_max: int = 10_000  # older evidence is refused
+    evidence_per_block_max: int = 16
+    evidence_bytes_per_block_max: int = 1024 * 1024
 
     def rng(self, stream: str) -> random.Random:
         """An independent deterministic stream split off `seed` (never the global RNG)."""

@@ -456,28 +456,32 @@ class HotStuffBlockResponse(_message.Message):
     def __init__(self, blocks: _Optional[_Iterable[_Union[_block_pb2.Block, _Mapping]]] = ..., justifies: _Optional[_Iterable[_Union[HotStuffQuorumCertificate, _Mapping]]] = ...) -> None: ...
 
 class TendermintMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "evidence")
+    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "votes")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
-    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_VOTE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
     proposal: TendermintProposal
     vote: TendermintVote
-    evidence: TendermintEvidence
-    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., evidence: _Optional[_Union[TendermintEvidence, _Mapping]] = ...) -> None: ...
+    duplicate_vote_evidence: TendermintDuplicateVoteEvidence
+    votes: TendermintVotes
+    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., votes: _Optional[_Union[TendermintVotes, _Mapping]] = ...) -> None: ...
 
 class TendermintProposal(_message.Message):
-    __slots__ = ("height", "round", "block", "pol_round", "proposer")
+    __slots__ = ("height", "round", "block", "pol_round", "proposer", "last_commit")
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     POL_ROUND_FIELD_NUMBER: _ClassVar[int]
     PROPOSER_FIELD_NUMBER: _ClassVar[int]
+    LAST_COMMIT_FIELD_NUMBER: _ClassVar[int]
     height: int
     round: int
     block: _block_pb2.Block
     pol_round: int
     proposer: int
-    def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., block: _Optional[_Union[_block_pb2.Block, _Mapping]] = ..., pol_round: _Optional[int] = ..., proposer: _Optional[int] = ...) -> None: ...
+    last_commit: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., block: _Optional[_Union[_block_pb2.Block, _Mapping]] = ..., pol_round: _Optional[int] = ..., proposer: _Optional[int] = ..., last_commit: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
 
 class TendermintVote(_message.Message):
     __slots__ = ("height", "round", "step", "block_hash", "validator")
@@ -493,13 +497,23 @@ class TendermintVote(_message.Message):
     validator: int
     def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., step: _Optional[_Union[TendermintVoteStep, str]] = ..., block_hash: _Optional[bytes] = ..., validator: _Optional[int] = ...) -> None: ...
 
-class TendermintEvidence(_message.Message):
+class TendermintDuplicateVoteEvidence(_message.Message):
     __slots__ = ("vote_a", "vote_b")
     VOTE_A_FIELD_NUMBER: _ClassVar[int]
     VOTE_B_FIELD_NUMBER: _ClassVar[int]
     vote_a: SignedConsensusMessage
     vote_b: SignedConsensusMessage
     def __init__(self, vote_a: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ..., vote_b: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ...) -> None: ...
+
+class TendermintVotes(_message.Message):
+    __slots__ = ("height", "round", "votes")
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    height: int
+    round: int
+    votes: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., votes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
 
 class SyncMessage(_message.Message):
     __slots__ = ("request", "response", "status")
