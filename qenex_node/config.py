@@ -50,6 +50,13 @@ class ConsensusSettings:
     batch_bytes_max: int = 4 * 1024 * 1024
     inflight_blocks_max: int = 8
     checkpoint_interval_blocks: int = 16
+    # Tendermint's round timeouts (CometBFT names), ms; absent keys keep engine defaults.
+    round_timeouts_ms: dict[str, int] = field(default_factory=dict)
+
+
+ROUND_TIMEOUT_KEYS = ("timeout_propose", "timeout_propose_delta", "timeout_prevote",
+                      "timeout_prevote_delta", "timeout_precommit", "timeout_precommit_delta",
+                      "timeout_commit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +152,8 @@ def parse_address(value: Any, key: str) -> tuple[str, int]:
 
 _CONSENSUS_KEYS = {"algorithm", "nodes", "fault_tolerance", "block_time", "finality", "tick",
                    "view_timeout", "election_timeout", "heartbeat", "batch_txs_max",
-                   "batch_bytes_max", "inflight_blocks_max", "checkpoint_interval_blocks"}
+                   "batch_bytes_max", "inflight_blocks_max", "checkpoint_interval_blocks",
+                   *ROUND_TIMEOUT_KEYS}
 
 
 def parse_consensus(section: dict[str, Any]) -> ConsensusSettings:
@@ -182,7 +190,9 @@ def parse_consensus(section: dict[str, Any]) -> ConsensusSettings:
         batch_bytes_max=_int(section, "batch_bytes_max", "consensus", 4 << 20, low=1024),
         inflight_blocks_max=_int(section, "inflight_blocks_max", "consensus", 8, low=1),
         checkpoint_interval_blocks=_int(section, "checkpoint_interval_blocks", "consensus", 16,
-                                        low=1))
+                                        low=1),
+        round_timeouts_ms={key: parse_duration_ms(section[key], f"consensus.{key}")
+                           for key in ROUND_TIMEOUT_KEYS if key in section})
 
 
 def _parse_peers(value: Any, nodes: int, self_id: int) -> tuple[PeerSettings, ...]:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from consensus import canonical
-from consensus.api import EngineConfig, Note, Rejected, is_byzantine_tolerant, max_faulty
+from consensus.api import (
+    EngineConfig,
+    Note,
+    Rejected,
+    engine_class,
+    is_byzantine_tolerant,
+    max_faulty,
+)
 from consensus.types import Validator, ValidatorSet
 from crypto.simulated import SimulatedVerifier
 from ledger.receipts import AppliedBlock
@@ -45,6 +52,7 @@ class SimulationResult:
     committed_txs: int  # distinct offered transactions honest nodes committed
     offered_txs: int
     liveness: LivenessReport
+    evidence_committed: int  # distinct pieces of equivocation evidence honest nodes committed
     messages_sent: int
     bytes_sent: int
     core_messages: int  # of messages_sent: status, sync and forwarded batches
@@ -73,6 +81,7 @@ class SimulationResult:
             "seed": self.scenario.seed, "duration_s": self.scenario.duration_ms / 1000,
             "ok": self.ok, "committed_blocks": self.committed_blocks,
             "offered_txs": self.offered_txs, "committed_txs": self.committed_txs,
+            "evidence_committed": self.evidence_committed,
             "liveness": self.liveness.summary(), "heights": self.heights,
             "messages_sent": self.messages_sent, "bytes_sent": self.bytes_sent,
             "messages_per_block": round(self.messages_sent / max(self.committed_blocks, 1), 1),
@@ -113,6 +122,10 @@ class Simulation:
         self.notes: list[tuple[int, int, Note | Rejected]] = []
         self.commit_times_ms: dict[int, int] = {}
         self.block_series: list[tuple[int, int]] = []
+        # Engines that put evidence of equivocation in blocks say how to read it back.
+        self._evidence_in_block = getattr(engine_class(scenario.algorithm),
+                                          "evidence_in_block", None)
+        self.evidence_committed: set[bytes] = set()
         self._byzantine_signed: dict[tuple[int, object], bytes] = {}
         self._byzantine_conflicts: set[tuple[int, object]] = set()
         self.clocks = {c.node: c for c in scenario.clocks}
@@ -267,6 +280,9 @@ class Simulation:
             self.commit_times_ms[height] = self.world.now_ms
             self.liveness_ledger.new_height(self.world.now_ms)
             self.block_series.append((self.world.now_ms, len(item.block.txs)))
+            if self._evidence_in_block is not None:
+                self.evidence_committed.update(
+                    canonical.digest(e) for e in self._evidence_in_block(item.block))
             self.liveness_ledger.commit([tx_id(tx) for tx in item.block.txs],
                                         self.world.now_ms)
 
@@ -311,6 +327,7 @@ class Simulation:
             heights=heights, committed_blocks=max(self.honest_heights().values(), default=0),
             committed_txs=len(self.liveness_ledger.committed_ms),
             offered_txs=len(self.liveness_ledger.offered_ms), liveness=liveness,
+            evidence_committed=len(self.evidence_committed),
             messages_sent=self.messages_sent, core_messages=self.core_messages_sent,
             core_bytes=self.core_bytes_sent,
             bytes_sent=self.bytes_sent, commit_times_ms=dict(self.commit_times_ms),

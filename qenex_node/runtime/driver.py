@@ -249,6 +249,10 @@ class Driver:
             elif note.kind in ("view_change", "election"):
                 self.metrics.view_changes.inc()
                 self.log.info(note.kind, detail=note.detail, view=note.view)
+            elif note.kind == "evidence":  # one committed piece of equivocation evidence
+                self.metrics.evidence.labels(str(note.leader)).inc()
+                self.log.warning("evidence", detail=note.detail, validator=note.leader,
+                                 height=note.view)
         status = self.replica.engine.status()
         if status.view != self._last_view or status.leader != self._last_leader:
             self._last_view, self._last_leader = status.view, status.leader

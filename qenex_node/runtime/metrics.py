@@ -56,6 +56,9 @@ class NodeMetrics:
                                       registry=reg)
         self.messages = Counter("qenex_consensus_messages", "Consensus messages",
                                 ["direction"], registry=reg)
+        self.evidence = Counter("qenex_evidence_committed", "Committed evidence of "
+                                "equivocation, by accused validator", ["validator"],
+                                registry=reg)
         self.transport = Gauge("qenex_transport_events", "Peer mesh counters (frames, bytes, "
                                "drops, handshake failures) since start", ["event"],
                                registry=reg)

@@ -96,7 +96,8 @@ def engine_config(cfg: NodeConfig, validators: ValidatorSet, verifier: Validator
         view_timeout_ticks=max(c.view_timeout_ms // tick, 2),
         batch_txs_max=c.batch_txs_max, batch_bytes_max=c.batch_bytes_max,
         inflight_blocks_max=c.inflight_blocks_max,
-        checkpoint_interval_blocks=c.checkpoint_interval_blocks)
+        checkpoint_interval_blocks=c.checkpoint_interval_blocks,
+        **{f"{key}_ticks": max(value // tick, 1) for key, value in c.round_timeouts_ms.items()})
 
 
 class NodeRuntime:

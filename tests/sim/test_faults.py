@@ -312,3 +312,12 @@ def test_every_shipped_scenario_is_safe_and_live_where_expected(algorithm, name)
                                    algorithm=algorithm)
     result = run_scenario(scenario)
     assert result.ok, result.failure_message()
+
+
+def test_evidence_against_an_equivocator_is_counted_in_the_summary():
+    result = run(algorithm="tendermint", byzantine=(ByzantineNode(6, "equivocate"),),
+                 engine={})
+    assert result.ok, result.failure_message()
+    assert result.summary()["evidence_committed"] > 0
+    clean = run(algorithm="tendermint", engine={})
+    assert clean.summary()["evidence_committed"] == 0

@@ -95,3 +95,27 @@ def test_sync_answers_are_split_to_fit_the_frame():
     answer = sync_response(SyncRequest(1, 64, 0), chain, 5, 1, bytes_max=2 * one + one // 2)
     assert 1 <= len(answer.blocks) <= 2 and answer.blocks == tuple(chain[:len(answer.blocks)])
     assert sync_response_bytes_max(load_config(EXAMPLE)) < load_config(EXAMPLE).frame_bytes_max
+
+
+def test_tendermint_round_timeouts_come_from_the_yaml_as_ticks():
+    from qenex_node.runtime.node import engine_config
+
+    doc = _doc()
+    doc["consensus"].update(algorithm="tendermint", timeout_propose="3s",
+                            timeout_propose_delta="500ms", timeout_commit="1s")
+    config = parse_config(doc, EXAMPLE)
+    assert config.consensus.round_timeouts_ms == {"timeout_propose": 3000,
+                                                  "timeout_propose_delta": 500,
+                                                  "timeout_commit": 1000}
+    from consensus.types import Validator, ValidatorSet
+    from crypto.simulated import SimulatedVerifier
+
+    validators = ValidatorSet(tuple(Validator(i, b"k%d" % i) for i in range(7)))
+    engine = engine_config(config, validators, SimulatedVerifier(0, 7, "c"))
+    tick = config.consensus.tick_ms
+    assert (engine.timeout_propose_ticks, engine.timeout_propose_delta_ticks,
+            engine.timeout_commit_ticks) == (3000 // tick, 500 // tick, 1000 // tick)
+    doc["consensus"]["timeout_prevote"] = "soon"
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, EXAMPLE)
+    assert info.value.key == "consensus.timeout_prevote"
