@@ -25,7 +25,7 @@ from consensus import api
 from consensus.api import CatchUp, EffectsBuilder, Persist
 from consensus.hotstuff.certificates import commit_certificate
 from consensus.hotstuff.messages import QuorumCertificate
-from consensus.hotstuff.state import KEY_HIGH_QC, Replica
+from consensus.hotstuff.state import FINAL_TXS_MAX, KEY_HIGH_QC, Replica, tx_key
 from consensus.types import Block, NodeId
 
 
@@ -88,7 +88,12 @@ def try_commit(r: Replica, fx: EffectsBuilder) -> None:
 
 
 def forget_offered(r: Replica, final_txs: set[bytes]) -> None:
-    """Our own batches' transactions that are final need no resending."""
+    """Our own batches' transactions that are final need no resending, and none of them
+    may be proposed again (voting.fresh_txs): remember them, bounded."""
+    for tx in sorted(final_txs):
+        r.final_txs[tx_key(tx)] = None
+    while len(r.final_txs) > FINAL_TXS_MAX:
+        del r.final_txs[next(iter(r.final_txs))]
     if final_txs and r.offered:
         kept = ((sent, tuple(tx for tx in txs if tx not in final_txs)) for sent, txs in r.offered)
         r.offered = [(sent, txs) for sent, txs in kept if txs]
@@ -122,6 +127,22 @@ def request_catch_up(r: Replica, fx: EffectsBuilder, target: int, qc: QuorumCert
         n for n in r.config.validators.node_ids if n != r.me)
     r.catch_up_wait_ticks = max(1, r.config.view_timeout_ticks // 4)
     fx.catch_up.append(CatchUp(r.catch_up_target, r.catch_up_peers))
+
+
+def chain_txs(r: Replica, block_hash: bytes) -> set[bytes] | None:
+    """The transactions of `block_hash` and its uncommitted ancestors - the chain a new
+    block extending it would commit with it - or None when a block of it is missing here
+    (then this replica cannot tell what it may propose)."""
+    txs: set[bytes] = set()
+    for _ in range(len(r.blocks) + 1):
+        if block_hash == r.committed_hash:
+            return txs
+        block = r.blocks.get(block_hash)
+        if block is None:
+            return None
+        txs.update(block.txs)
+        block_hash = block.header.parent_hash
+    return None
 
 
 def announced_height(r: Replica) -> int:

@@ -76,6 +76,11 @@ def on_applied(r: Replica, fx: EffectsBuilder, event: Applied) -> None:
 def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     if event.height > r.committed_height:
         mark_committed(r, event.height, event.block_hash)
+        # The fetched blocks' transactions never passed through this engine, so batches
+        # held here may already be final: drop them rather than order them twice. What is
+        # not final comes back from the driver's mempool after its proposal timeout.
+        r.queued.clear()
+        r.offered.clear()
     if event.height >= r.applied_height:
         r.applied_height, r.applied_root = event.height, event.state_root
     r.catch_up_wait_ticks = 0

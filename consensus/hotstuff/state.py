@@ -30,6 +30,7 @@ reports how far the ledger got.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from consensus.api import EngineConfig
@@ -56,6 +57,15 @@ QUEUED_BATCHES_MAX = 64  # batches waiting for this replica's next proposal
 BATCH_HOPS_MAX = 2  # forwards of one batch before a replica keeps it for its own turn
 OFFERED_BATCHES_MAX = 64  # own batches handed on and kept until they commit
 RESEND_ROUNDS = 8  # rounds after which an own batch not yet final is handed on again
+# Transactions this replica saw become final, remembered so a re-handed or re-offered
+# batch cannot order one twice (voting.fresh_txs). Older ones are covered by the driver's
+# mempool, which never offers a committed transaction again.
+FINAL_TXS_MAX = 50_000
+
+
+def tx_key(tx: bytes) -> bytes:
+    """A fixed-size key for a transaction: `final_txs` holds keys, not whole envelopes."""
+    return hashlib.sha256(tx).digest()
 
 
 @dataclass(slots=True)
@@ -94,6 +104,8 @@ class Replica:
     offered: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)  # (round, txs)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
     suspects: set[NodeId] = field(default_factory=set)  # silent at the last TC, not heard since
+    # Keys of recently final transactions (insertion-ordered, at most FINAL_TXS_MAX).
+    final_txs: dict[bytes, None] = field(default_factory=dict)
     # Block retrieval and catch-up.
     retrievals: int = 0  # block requests sent: rotates the peer asked
     served: dict[NodeId, int] = field(default_factory=dict)  # peer -> round we answered it

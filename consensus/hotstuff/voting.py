@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from consensus.api import EffectsBuilder, Persist, Propose, RejectReason, Send
 from consensus.hotstuff.certificates import check_qc, check_tc
-from consensus.hotstuff.chain import announced_height, observe_qc, remember_block
+from consensus.hotstuff.chain import announced_height, chain_txs, observe_qc, remember_block
 from consensus.hotstuff.messages import Batch, NewView, Proposal, QuorumCertificate, Vote
 from consensus.hotstuff.pacemaker import advance_round, observe_tc
 from consensus.hotstuff.safety import Refusal, VoteRequest, decide_vote
@@ -52,6 +52,7 @@ from consensus.hotstuff.state import (
     RESEND_ROUNDS,
     ROUNDS_AHEAD_MAX,
     Replica,
+    tx_key,
 )
 from consensus.types import NodeId, SignedMessage, make_block
 
@@ -78,7 +79,11 @@ def on_batch(r: Replica, fx: EffectsBuilder, sender: NodeId, batch: Batch,
 
 def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int,
                sender: NodeId | None) -> None:
-    """Keep a batch for our own next proposal, or hand it to the replica proposing next."""
+    """Keep a batch for our own next proposal, or hand it to the replica proposing next.
+    Transactions this replica saw final are dropped at every hop: the replica a batch
+    goes to may have learned of that commit only by catch-up, which never shows it the
+    transactions (fresh_txs)."""
+    txs = tuple(tx for tx in txs if tx_key(tx) not in r.final_txs)
     if not txs:
         return
     proposer = r.next_proposer()
@@ -149,6 +154,23 @@ def next_batch(r: Replica) -> tuple[bytes, ...]:
     return tuple(txs)
 
 
+def fresh_txs(r: Replica, txs: tuple[bytes, ...], ordered: set[bytes]) -> tuple[bytes, ...]:
+    """`txs` without those the new block's chain already orders (`ordered`: its
+    uncommitted ancestors), those this replica saw final, and repeats within the batch.
+    Batches reach a leader more than once - its own turn and a handed-on copy, a batch
+    re-handed after RESEND_ROUNDS, the driver's mempool re-offering after its timeout -
+    and a block extending a chain that already carries a transaction would order it
+    twice once both are final (2-chain commit of the whole branch, Jolteon §3)."""
+    kept: list[bytes] = []
+    seen: set[bytes] = set()
+    for tx in txs:
+        if tx in ordered or tx in seen or tx_key(tx) in r.final_txs:
+            continue
+        seen.add(tx)
+        kept.append(tx)
+    return tuple(kept)
+
+
 def try_propose(r: Replica, fx: EffectsBuilder) -> None:
     """Propose the queued batches, or an empty block while the high QC does not yet make
     every block with transactions final; once it does, tell everyone (sync info)."""
@@ -163,8 +185,11 @@ def try_propose(r: Replica, fx: EffectsBuilder) -> None:
             r.announced_round = r.high_qc.round
             fx.send.append(Send(None, NewView(None, r.high_qc, None)))
         return
-    txs = next_batch(r)
     qc = r.high_qc
+    ordered = chain_txs(r, qc.block_hash)
+    # A block of the chain we extend is missing here, so we cannot tell what it already
+    # orders: propose an empty block and keep the batches for when we can tell.
+    txs = () if ordered is None else fresh_txs(r, next_batch(r), ordered)
     tc = r.high_tc if qc.round != r.round - 1 else None
     block = make_block(r.config.chain_id, qc.height + 1, qc.block_hash, txs, r.me,
                        r.last_timestamp_ms, r.applied_height, r.applied_root)
