@@ -84,19 +84,23 @@ def try_commit(r: Replica, fx: EffectsBuilder) -> None:
         certificate = commit_certificate(block, [*links[index:], qc])  # type: ignore[list-item]
         fx.commit.append(api.Commit(block, certificate))
     mark_committed(r, chain[-1].height, chain[-1].block_hash)
-    forget_offered(r, {tx for block in chain for tx in block.txs})
+    remember_final(r, chain)
 
 
-def forget_offered(r: Replica, final_txs: set[bytes]) -> None:
-    """Our own batches' transactions that are final need no resending, and none of them
-    may be proposed again (voting.fresh_txs): remember them, bounded."""
-    for tx in sorted(final_txs):
-        r.final_txs[tx_key(tx)] = None
+def remember_final(r: Replica, chain: list[Block]) -> None:
+    """None of these final blocks' transactions may be proposed again (voting.vouch):
+    remember them, bounded; our own batches' final transactions need no resending."""
+    for block in chain:
+        for tx in block.txs:
+            r.final_txs[tx_key(tx)] = block.height
     while len(r.final_txs) > FINAL_TXS_MAX:
-        del r.final_txs[next(iter(r.final_txs))]
-    if final_txs and r.offered:
-        kept = ((sent, tuple(tx for tx in txs if tx not in final_txs)) for sent, txs in r.offered)
-        r.offered = [(sent, txs) for sent, txs in kept if txs]
+        oldest = next(iter(r.final_txs))
+        r.final_from = max(r.final_from, r.final_txs.pop(oldest) + 1)
+    final = {tx for block in chain for tx in block.txs}
+    if final and r.offered:
+        kept = ((sent, tuple(tx for tx in txs if tx not in final), absent)
+                for sent, txs, absent in r.offered)
+        r.offered = [item for item in kept if item[1]]
 
 
 def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:

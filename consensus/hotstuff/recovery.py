@@ -47,6 +47,7 @@ def on_restore(r: Replica, fx: EffectsBuilder, event: Restore) -> None:
     r.committed_height = r.applied_height = event.committed_height
     r.committed_hash = event.committed_hash or GENESIS_HASH
     r.applied_root = event.state_root or EMPTY_ROOT
+    r.final_from = r.committed_height + 1  # earlier blocks' transactions are not known here
     r.round = max(1, r.high_qc.round + 1, r.safety.last_voted_round,
                   r.high_tc.round + 1 if r.high_tc is not None else 0)
     if r.high_qc.commits_parent():
@@ -76,11 +77,9 @@ def on_applied(r: Replica, fx: EffectsBuilder, event: Applied) -> None:
 def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     if event.height > r.committed_height:
         mark_committed(r, event.height, event.block_hash)
-        # The fetched blocks' transactions never passed through this engine, so batches
-        # held here may already be final: drop them rather than order them twice. What is
-        # not final comes back from the driver's mempool after its proposal timeout.
-        r.queued.clear()
-        r.offered.clear()
+        # The fetched blocks' transactions never passed through this engine: batches not
+        # known absent through this height can no longer be checked (voting.vouch).
+        r.final_from = max(r.final_from, event.height + 1)
     if event.height >= r.applied_height:
         r.applied_height, r.applied_root = event.height, event.state_root
     r.catch_up_wait_ticks = 0

@@ -58,8 +58,9 @@ BATCH_HOPS_MAX = 2  # forwards of one batch before a replica keeps it for its ow
 OFFERED_BATCHES_MAX = 64  # own batches handed on and kept until they commit
 RESEND_ROUNDS = 8  # rounds after which an own batch not yet final is handed on again
 # Transactions this replica saw become final, remembered so a re-handed or re-offered
-# batch cannot order one twice (voting.fresh_txs). Older ones are covered by the driver's
-# mempool, which never offers a committed transaction again.
+# batch cannot order one twice (voting.vouch). Past the bound the oldest are forgotten and
+# `final_from` rises: batches older than what is remembered are then dropped, and the
+# driver's mempool (which never offers a committed transaction again) offers them anew.
 FINAL_TXS_MAX = 50_000
 
 
@@ -99,13 +100,18 @@ class Replica:
     # Leader.
     my_proposal: Proposal | None = None
     announced_round: int = 0  # round of the last QC broadcast as sync info
-    queued: list[tuple[bytes, ...]] = field(default_factory=list)  # for our next proposal
+    # For our next proposal: (txs, height through which they are known absent).
+    queued: list[tuple[tuple[bytes, ...], int]] = field(default_factory=list)
     queued_round: int = 0  # round in which the last batch was queued here
-    offered: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)  # (round, txs)
+    # (round handed on, txs, height through which they are known absent).
+    offered: list[tuple[int, tuple[bytes, ...], int]] = field(default_factory=list)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
     suspects: set[NodeId] = field(default_factory=set)  # silent at the last TC, not heard since
-    # Keys of recently final transactions (insertion-ordered, at most FINAL_TXS_MAX).
-    final_txs: dict[bytes, None] = field(default_factory=dict)
+    # Keys of recently final transactions -> their height (insertion-ordered, at most
+    # FINAL_TXS_MAX), complete for every committed height >= final_from: heights below it
+    # were committed by catch-up or before a restart, whose transactions we never saw.
+    final_txs: dict[bytes, int] = field(default_factory=dict)
+    final_from: int = 1
     # Block retrieval and catch-up.
     retrievals: int = 0  # block requests sent: rotates the peer asked
     served: dict[NodeId, int] = field(default_factory=dict)  # peer -> round we answered it

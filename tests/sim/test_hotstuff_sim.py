@@ -182,7 +182,6 @@ def test_twins(nodes: int) -> None:
     conflicting proposals, votes and timeouts in the same rounds."""
     sc = scenario(nodes, seed=11, byzantine=(ByzantineNode(node=0, behaviour="twins"),))
     result = run(sc)
-    assert result.counters.get("byzantine_conflicting_signatures", 0) > 0, result.counters
     assert_ok(result)
 
 
