@@ -201,6 +201,7 @@ class RejectReason(enum.IntEnum):
     INVALID_BLOCK = 11  # bad parent, tx root or height
     OVER_LIMIT = 12  # batch, message or buffer limit
     QUORUM_MISSING = 13  # certificate without enough distinct valid votes
+    UNSUPPORTED = 14  # an input this engine does not serve (e.g. a leader hand-over in PBFT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import click
 from crypto.cli import bench_crypto, keys
 from ledger.bench import bench_ledger
 from qenex_node.bench_cli import bench
-from qenex_node.client_cli import query_group, status_command, tx_group
+from qenex_node.client_cli import admin_group, query_group, status_command, tx_group
 from qenex_node.demo import demo_command
 from qenex_node.node_cli import cluster_group, node_group, testnet_command
 from simulations.cli import simulate_command
@@ -28,6 +28,7 @@ main.add_command(demo_command)
 main.add_command(status_command)
 main.add_command(tx_group)
 main.add_command(query_group)
+main.add_command(admin_group)
 bench.add_command(bench_ledger, "ledger")
 bench.add_command(bench_crypto, "crypto")
 

@@ -231,3 +231,25 @@ def _hex_arg(text: str, name: str) -> bytes:
         return bytes.fromhex(text.removeprefix("0x"))
     except ValueError:
         _fail(QenexError("CLIENT", "BAD_ARGUMENT", f"{name} must be hex"))
+
+
+@click.group(name="admin")
+def admin_group() -> None:
+    """Operator commands for a running node."""
+
+
+@admin_group.command(name="transfer-leadership")
+@click.option("--to", "to", required=True, type=click.IntRange(min=0),
+              help="validator index of the new leader")
+@node_option
+@json_option
+def transfer_leadership_command(to: int, node: str, as_json: bool) -> None:
+    """Ask the leader at --node to hand leadership to validator --to (Raft; engines that
+    change leaders only by view change refuse with NOT_SUPPORTED)."""
+    try:
+        with _client(node) as client:
+            leader = client.transfer_leadership(to)
+    except QenexError as exc:
+        _fail(exc)
+    _emit(as_json, {"started": True, "to": to, "leader": leader},
+          [f"hand-over to validator {to} started; leader now {leader}"])

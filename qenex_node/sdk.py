@@ -262,6 +262,14 @@ class QenexClient:
         tx = ledger_tx.build_create_account(self.chain_id(), int(key.scheme), key.seed)
         return self.submit(tx, wait=wait, timeout_ms=timeout_ms)
 
+    # ------------------------------------------------------------ operators
+    def transfer_leadership(self, to: int) -> int | None:
+        """Ask this node (the leader) to hand leadership to validator `to`; returns the
+        leader it knows now. QenexError NOT_LEADER / NOT_SUPPORTED when it cannot."""
+        reply = self._unary(self._stub.TransferLeadership,
+                            node_pb2.TransferLeadershipRequest(to=to))
+        return None if reply.leader < 0 else reply.leader
+
     # ------------------------------------------------------------ queries
     def status(self) -> node_pb2.NodeStatus:
         return self._unary(self._stub.GetStatus, node_pb2.GetStatusRequest())

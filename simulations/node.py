@@ -23,7 +23,15 @@ from ledger.receipts import AppliedBlock
 from qenex_node.core.mempool import Mempool, MempoolLimits
 from qenex_node.core.plan import EMPTY_PLAN, Outbound, Plan
 from qenex_node.core.replica import Replica, ReplicaInvariantError
-from qenex_node.core.sync import CommittedBlock, SyncRequest, blocks_to_serve, sync_response
+from qenex_node.core.sync import (
+    CommittedBlock,
+    SyncRequest,
+    SyncResponse,
+    SyncStatus,
+    TransactionBatch,
+    blocks_to_serve,
+    sync_response,
+)
 from simulations.byzantine import Delivery, as_delivery
 from simulations.scenario import ByzantineContext, ClockFault, Crash
 
@@ -48,7 +56,8 @@ class SimulationHost(Protocol):
 
     def note_byzantine_signature(self, node: int, position: object, data: bytes) -> None: ...
 
-    def account_message(self, src: int, dst: int, size: int, data: bytes) -> None: ...
+    def account_message(self, src: int, dst: int, size: int, data: bytes,
+                        core: bool = False) -> None: ...
 
     def deliver(self, src: int, dst: int, payload: object, signature: bytes) -> None: ...
 
@@ -63,6 +72,7 @@ class SimulationHost(Protocol):
     torn_rng: Any
 
 MEMPOOL_PROPOSAL_TIMEOUT_MS = 3_000
+CORE_MESSAGES = (SyncStatus, SyncRequest, SyncResponse, TransactionBatch)
 
 
 @dataclass(slots=True)
@@ -335,7 +345,8 @@ class SimNode:
 
     def _send_packet(self, dst: int, payload: object, signature: bytes, size: int,
                      data: bytes, hold_ms: int = 0) -> None:
-        self.sim.account_message(self.node_id, dst, size, data)
+        self.sim.account_message(self.node_id, dst, size, data,
+                                 isinstance(payload, CORE_MESSAGES))
         for delay_us in self.sim.network.deliveries_us(self.node_id, dst):
             self.sim.world.after(delay_us + hold_ms * 1_000, self.sim.deliver, self.node_id,
                                  dst, payload, signature)

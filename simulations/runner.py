@@ -47,6 +47,8 @@ class SimulationResult:
     liveness: LivenessReport
     messages_sent: int
     bytes_sent: int
+    core_messages: int  # of messages_sent: status, sync and forwarded batches
+    core_bytes: int
     commit_times_ms: dict[int, int]
     notes: tuple[tuple[int, int, Note | Rejected], ...]
     counters: dict[str, int]
@@ -75,6 +77,11 @@ class SimulationResult:
             "messages_sent": self.messages_sent, "bytes_sent": self.bytes_sent,
             "messages_per_block": round(self.messages_sent / max(self.committed_blocks, 1), 1),
             "bytes_per_block": self.bytes_sent // max(self.committed_blocks, 1),
+            # The engine's own protocol, without the core's status/sync/forwarding traffic:
+            "consensus_messages_per_block": round(
+                (self.messages_sent - self.core_messages) / max(self.committed_blocks, 1), 1),
+            "consensus_bytes_per_block": (self.bytes_sent - self.core_bytes)
+            // max(self.committed_blocks, 1),
             "invariants": {r.name: {"ok": r.ok, "detail": r.detail} for r in self.invariants},
             "sim_seconds_per_wall_second": round(self.sim_seconds_per_wall_second, 2),
             "wall_seconds": round(self.wall_seconds, 3), "counters": self.counters,
@@ -100,6 +107,8 @@ class Simulation:
         self._trace = hashlib.sha256()
         self.messages_sent = 0
         self.bytes_sent = 0
+        self.core_messages_sent = 0
+        self.core_bytes_sent = 0
         self.counters: Counter[str] = Counter()
         self.notes: list[tuple[int, int, Note | Rejected]] = []
         self.commit_times_ms: dict[int, int] = {}
@@ -240,9 +249,13 @@ class Simulation:
     def count(self, name: str, amount: int = 1) -> None:
         self.counters[name] += amount
 
-    def account_message(self, src: int, dst: int, size: int, data: bytes) -> None:
+    def account_message(self, src: int, dst: int, size: int, data: bytes,
+                        core: bool = False) -> None:
         self.messages_sent += 1
         self.bytes_sent += size
+        if core:  # the replica core's own traffic: status, sync, forwarded batches
+            self.core_messages_sent += 1
+            self.core_bytes_sent += size
         self._trace.update(self.world.now_us.to_bytes(8, "big") + bytes((src, dst))
                            + hashlib.sha256(data).digest())
 
@@ -298,7 +311,8 @@ class Simulation:
             heights=heights, committed_blocks=max(self.honest_heights().values(), default=0),
             committed_txs=len(self.liveness_ledger.committed_ms),
             offered_txs=len(self.liveness_ledger.offered_ms), liveness=liveness,
-            messages_sent=self.messages_sent,
+            messages_sent=self.messages_sent, core_messages=self.core_messages_sent,
+            core_bytes=self.core_bytes_sent,
             bytes_sent=self.bytes_sent, commit_times_ms=dict(self.commit_times_ms),
             notes=tuple(self.notes), counters=dict(sorted(self.counters.items())),
             trace_digest=self._trace.hexdigest(), wall_seconds=wall,

@@ -30,11 +30,13 @@ from consensus.api import (
     EngineStatus,
     Input,
     Propose,
+    ReadRequest,
     Receive,
     RejectReason,
     Restore,
     Synced,
     Tick,
+    TransferLeadership,
 )
 from consensus.hotstuff.certificates import check_commit_certificate
 from consensus.hotstuff.messages import (
@@ -100,6 +102,10 @@ class HotStuffEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
+        elif isinstance(event, (ReadRequest, TransferLeadership)):
+            # Leaders rotate every round; reads need the BFT read barrier (separate work).
+            fx.reject(RejectReason.UNSUPPORTED, None, f"hotstuff does not serve "
+                      f"{type(event).__name__}")
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
         try_propose(r, fx)

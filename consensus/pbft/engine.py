@@ -98,10 +98,10 @@ class PbftEngine:
             on_restore(r, fx, event)
         elif isinstance(event, ReadRequest):
             # A BFT read barrier (a height learned from 2f + 1 replicas) is its own issue.
-            fx.reject(RejectReason.MALFORMED, None,
+            fx.reject(RejectReason.UNSUPPORTED, None,
                       f"read {event.request_id}: pbft has no read barrier yet")
         elif isinstance(event, TransferLeadership):
-            fx.reject(RejectReason.MALFORMED, None,
+            fx.reject(RejectReason.UNSUPPORTED, None,
                       "pbft changes primaries by view change only")
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")

@@ -120,6 +120,11 @@ class NodeBackend(Protocol):
 
     async def status(self) -> NodeStatusView: ...
 
+    async def transfer_leadership(self, to: int) -> int | None:
+        """Start handing leadership to `to`; the leader known now. BackendRefusal with
+        the engine's reason (NOT_LEADER, MALFORMED, NOT_SUPPORTED) when it cannot."""
+        ...
+
     def watch(self, from_height: int) -> AsyncIterator[NodeEvent]:
         """Committed blocks from `from_height` (0 = only new), then live events. Each
         subscriber has a bounded queue; a subscriber that falls too far behind is ended

@@ -275,6 +275,9 @@ class InMemoryBackend:
             return None
         return self._chain[height - 1]
 
+    async def transfer_leadership(self, to: int) -> int | None:
+        raise BackendRefusal("NOT_SUPPORTED", "a single in-memory node has no leader to hand on")
+
     async def status(self) -> NodeStatusView:
         tip = self._chain[-1].block.block_hash if self._chain else GENESIS_HASH
         return NodeStatusView(

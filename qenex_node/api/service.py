@@ -146,6 +146,12 @@ class NodeService(node_pb2_grpc.NodeServicer):
                   context: grpc.ServicerContext) -> node_pb2.NodeStatus:
         return codec.status_to_pb(self._call(context, self._backend.status))
 
+    def TransferLeadership(self, request: node_pb2.TransferLeadershipRequest,
+                           context: grpc.ServicerContext) -> node_pb2.TransferLeadershipResponse:
+        leader = self._call(context, self._backend.transfer_leadership, request.to)
+        return node_pb2.TransferLeadershipResponse(
+            started=True, leader=-1 if leader is None else leader)
+
     # ------------------------------------------------------------ events
     def WatchEvents(self, request: node_pb2.WatchEventsRequest,
                     context: grpc.ServicerContext) -> Iterator[node_pb2.Event]:

@@ -38,6 +38,7 @@ from consensus.api import (
     Restore,
     Synced,
     Tick,
+    TransferLeadership,
 )
 from consensus.types import GENESIS_HASH, Block, NodeId, max_faulty_bft
 from ledger.receipts import AppliedBlock, TxCheck
@@ -173,6 +174,11 @@ class Replica:
         if peer == self.node_id or not 0 <= peer < self.nodes:
             return self._plan(EMPTY_PLAN)
         return self._plan(Plan(sends=(Outbound(peer, self.status_message()),)))
+
+    def transfer_leadership(self, to: NodeId) -> Plan:
+        """Operator: hand leadership to `to` (the engine refuses if it cannot)."""
+        self._begin()
+        return self._engine_plan(TransferLeadership(to))
 
     def check_sync(self, response: SyncResponse, height: int, tip_hash: bytes
                    ) -> list[CommittedBlock]:

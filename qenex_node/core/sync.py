@@ -132,6 +132,9 @@ class SyncLimits:
     # blocks in the middle of a view change only disturbs it. An idle, restarted node is
     # stalled for good, so it still catches up within a few seconds.
     stall_intervals: int = 3
+    # While the node commits, consensus traffic itself tells peers how far it is; the
+    # status (n^2 messages per interval) then goes out only every few intervals.
+    busy_status_every_intervals: int = 5
 
 
 DEFAULT_SYNC_LIMITS = SyncLimits()
@@ -157,6 +160,7 @@ class CatchUpTracker:
         self._ticks = 0
         self._height_at_last_status = -1
         self._stalled_intervals = 0
+        self._intervals = 0
         self._rotation = 0
 
     # ------------------------------------------------------------ inputs
@@ -194,10 +198,13 @@ class CatchUpTracker:
         else:
             self._stalled_intervals = 0
         self._height_at_last_status = height
+        self._intervals += 1
+        broadcast = (self._stalled_intervals > 0 or self._intervals == 1
+                     or self._intervals % self.limits.busy_status_every_intervals == 0)
         if (self._stalled_intervals >= self.limits.stall_intervals and self.target > height
                 and self.inflight_ticks == 0 and engine_settled()):
-            return True, self._request(height)
-        return True, None
+            return broadcast, self._request(height)
+        return broadcast, None
 
     def on_response(self, response: SyncResponse, accepted_to: int) -> SyncRequest | None:
         """After a response was checked (and its good prefix applied up to `accepted_to`)."""

@@ -33,6 +33,7 @@ from qenex_node.api.backend import (
 from qenex_node.core.mempool import AddResult
 from qenex_node.core.replica import Replica
 from qenex_node.core.sync import CommittedBlock
+from qenex_node.runtime.driver import AdminTransfer
 from qenex_node.runtime.metrics import NodeMetrics
 from qenex_node.runtime.storage import LedgerStorage
 
@@ -61,7 +62,9 @@ class NodeIdentity:
 class RuntimeBackend:
     def __init__(self, *, identity: NodeIdentity, storage: LedgerStorage, replica: Replica,
                  metrics: NodeMetrics, peers_connected: Callable[[], int],
-                 is_ready: Callable[[], bool]) -> None:
+                 is_ready: Callable[[], bool],
+                 driver_inputs: trio.MemorySendChannel[object] | None = None) -> None:
+        self.driver_inputs = driver_inputs
         self.identity = identity
         self.storage = storage
         self.replica = replica
@@ -226,6 +229,18 @@ class RuntimeBackend:
             return self.storage.committed(target) if target else None
 
         return await trio.to_thread.run_sync(read)
+
+    async def transfer_leadership(self, to: int) -> int | None:
+        if self.driver_inputs is None:
+            raise BackendRefusal("NOT_SUPPORTED", "no driver to hand the request to")
+        request = AdminTransfer(to, trio.Event())
+        await self.driver_inputs.send(request)
+        await request.done.wait()
+        if request.refusal is not None:
+            reason = request.refusal.reason.name
+            raise BackendRefusal("NOT_SUPPORTED" if reason == "UNSUPPORTED" else reason,
+                                 request.refusal.detail)
+        return self.replica.engine.status().leader
 
     async def status(self) -> NodeStatusView:
         return self.status_now()

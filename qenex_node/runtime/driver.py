@@ -88,6 +88,14 @@ class PeerConnected:
     peer: NodeId
 
 
+@dataclass(slots=True)
+class AdminTransfer:
+    """Operator input: hand leadership to `to`; `refusal` is filled, then `done` set."""
+    to: NodeId
+    done: trio.Event
+    refusal: Rejected | None = None
+
+
 Listener = Callable[[CommittedBlock | None, Any], None]
 
 
@@ -120,6 +128,9 @@ class Driver:
     async def process(self, event: object) -> None:
         """One outside input, then every local input it causes."""
         plan: Plan | None = self._plan_for(event)
+        if isinstance(event, AdminTransfer):
+            event.refusal = next((n for n in plan.notes if isinstance(n, Rejected)), None)
+            event.done.set()
         while plan is not None:
             await self.carry_out(plan)
             plan = self.replica.next_plan()
@@ -136,6 +147,8 @@ class Driver:
             return replica.peer_connected(event.peer)
         if isinstance(event, Restore):
             return replica.restore(event)
+        if isinstance(event, AdminTransfer):
+            return replica.transfer_leadership(event.to)
         raise TypeError(f"the driver has no input {type(event).__name__}")
 
     # ------------------------------------------------------------ carrying out a plan

@@ -269,9 +269,9 @@ def test_replica_and_certificate_check_share_one_quorum() -> None:
 def test_pbft_refuses_reads_and_leadership_transfer() -> None:
     eng = engine(0)
     assert eng.step(ReadRequest(7)) == api.Effects(notes=(Rejected(
-        RejectReason.MALFORMED, None, "read 7: pbft has no read barrier yet"),))
+        RejectReason.UNSUPPORTED, None, "read 7: pbft has no read barrier yet"),))
     assert eng.step(TransferLeadership(2)) == api.Effects(notes=(Rejected(
-        RejectReason.MALFORMED, None, "pbft changes primaries by view change only"),))
+        RejectReason.UNSUPPORTED, None, "pbft changes primaries by view change only"),))
 
 
 # ------------------------------------------------------------------ state transfer

@@ -75,8 +75,28 @@ def test_cluster_commits_through_kill9_and_converges(tmp_path, algorithm):
         _wait(lambda: _converged(cluster), 90, "all nodes at one height and state root",
               cluster)
         _check_exactly_once(cluster, load)
+        _check_leadership_transfer(cluster, algorithm)
     finally:
         cluster.stop()
+
+
+def _check_leadership_transfer(cluster: Cluster, algorithm: str) -> None:
+    """`qenex admin transfer-leadership` on a running cluster: Raft hands over (thesis
+    §3.10); engines that change leaders only by view change refuse it by name."""
+    from qenex_node.sdk import QenexClient, QenexError
+
+    leader = cluster.grpc_status(0).leader
+    target = (leader + 1) % NODES
+    address = cluster.summary["nodes"][leader]["grpc"]
+    with QenexClient(address) as client:
+        if algorithm != "raft":
+            with pytest.raises(QenexError) as info:
+                client.transfer_leadership(target)
+            assert info.value.reason == "NOT_SUPPORTED"
+            return
+        client.transfer_leadership(target)
+    _wait(lambda: all(cluster.grpc_status(i).leader == target for i in range(NODES)), 20,
+          f"leadership handed from {leader} to {target}", cluster)
 
 
 def _check_exactly_once(cluster: Cluster, load: ClientLoad) -> None:

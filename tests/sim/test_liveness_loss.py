@@ -15,7 +15,7 @@ Measures (see `measure`):
   were offered, i.e. how long the worst lost message stalled the cluster.
 
 The default suite runs a few seeds per loss rate; the 50-seed sweep is `slow`
-(`pytest -m slow tests/sim/test_liveness_loss.py`).
+(`pytest -m sweep tests/sim/test_liveness_loss.py`; deselected by default).
 """
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_crashed_primaries_and_loss_commit_the_offered_load(drop: float) -> None
     check("pbft_crashed_primaries", drop, QUICK_SEEDS[:2])
 
 
-@pytest.mark.slow
+@pytest.mark.sweep
 @pytest.mark.parametrize("drop", LOSS_RATES)
 @pytest.mark.parametrize("case", ("pbft", "pbft_crashed_primaries", "raft"))
 def test_sweep_50_seeds(case: str, drop: float) -> None:

@@ -66,3 +66,8 @@ def test_errors_are_one_line_and_nonzero(node, key_file):
     assert bad_to.exit_code == 1 and "BAD_ADDRESS" in bad_to.output
     nobody = run("status", "--node", "127.0.0.1:1")
     assert nobody.exit_code == 1 and "UNAVAILABLE" in nobody.output
+
+
+def test_admin_transfer_leadership_names_the_refusal(node):
+    result = run("admin", "transfer-leadership", "--to", "1", "--node", node.target)
+    assert result.exit_code != 0 and "NOT_SUPPORTED" in result.output

@@ -299,3 +299,10 @@ def test_slow_watcher_is_ended_with_watch_lagged(stub, node):
             pass
     assert (err.value.code(), reason_of(err.value)) == (grpc.StatusCode.RESOURCE_EXHAUSTED,
                                                         "WATCH_LAGGED")
+
+
+def test_transfer_leadership_without_an_engine_is_not_supported(stub):
+    with pytest.raises(grpc.RpcError) as info:
+        stub.TransferLeadership(node_pb2.TransferLeadershipRequest(to=1), timeout=5)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "NOT_SUPPORTED" in info.value.details()

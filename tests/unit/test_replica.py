@@ -108,6 +108,13 @@ def test_a_short_stall_is_left_to_the_engine():
     assert [r for r in (tracker.on_tick(0)[1] for _ in range(10)) if r]
 
 
+def test_a_busy_node_sends_its_status_less_often():
+    tracker = CatchUpTracker(0, NODES, faults=1, limits=SyncLimits(
+        status_interval_ticks=10, busy_status_every_intervals=5))
+    sent = [tracker.on_tick(height // 10)[0] for height in range(1, 101)]  # moving on
+    assert sum(sent) == 3  # the first interval, then every fifth: 1, 5, 10
+
+
 def test_no_sync_while_the_engine_is_between_leaders():
     tracker = CatchUpTracker(0, NODES, faults=0, limits=LIMITS)
     tracker.on_status(status(1, 7), 0)
@@ -250,3 +257,14 @@ def test_the_transaction_id_is_the_body_hash_for_envelopes_and_the_bytes_hash_ot
     body = transaction_pb2.SignedTransaction.FromString(tx).body
     assert tx_id(tx) == hashlib.sha256(body).digest()
     assert tx_id(b"\xff\xfe opaque") == hashlib.sha256(b"\xff\xfe opaque").digest()
+
+
+def test_leadership_transfer_goes_through_the_engine():
+    pbft = make_replica()
+    plan = pbft.transfer_leadership(2)
+    assert plan.notes[0].reason == RejectReason.UNSUPPORTED and not plan.sends
+    run(pbft, plan)
+    raft = make_replica("raft")
+    plan = raft.transfer_leadership(2)  # not the leader (no election yet): refused
+    assert plan.notes[0].reason == RejectReason.NOT_LEADER
+    run(raft, plan)

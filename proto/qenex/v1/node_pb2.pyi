@@ -232,3 +232,17 @@ class LeaderChanged(_message.Message):
     view: int
     leader: int
     def __init__(self, view: _Optional[int] = ..., leader: _Optional[int] = ...) -> None: ...
+
+class TransferLeadershipRequest(_message.Message):
+    __slots__ = ("to",)
+    TO_FIELD_NUMBER: _ClassVar[int]
+    to: int
+    def __init__(self, to: _Optional[int] = ...) -> None: ...
+
+class TransferLeadershipResponse(_message.Message):
+    __slots__ = ("started", "leader")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    started: bool
+    leader: int
+    def __init__(self, started: _Optional[bool] = ..., leader: _Optional[int] = ...) -> None: ...

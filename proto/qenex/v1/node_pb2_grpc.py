@@ -69,6 +69,11 @@ class NodeStub:
                 request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.Event.FromString,
                 _registered_method=True)
+        self.TransferLeadership = channel.unary_unary(
+                '/qenex.v1.Node/TransferLeadership',
+                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
+                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -117,6 +122,15 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TransferLeadership(self, request, context):
+        """Operator: ask this node's engine to hand leadership to validator `to` (Raft thesis
+        §3.10, for maintenance). Refused with a reason when the engine cannot (not the
+        leader, unknown target, an engine without leaders to hand over).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +168,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.WatchEventsRequest.FromString,
                     response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.Event.SerializeToString,
+            ),
+            'TransferLeadership': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferLeadership,
+                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.FromString,
+                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -345,6 +364,33 @@ class Node:
             '/qenex.v1.Node/WatchEvents',
             proto_dot_qenex_dot_v1_dot_node__pb2.WatchEventsRequest.SerializeToString,
             proto_dot_qenex_dot_v1_dot_node__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferLeadership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qenex.v1.Node/TransferLeadership',
+            proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
+            proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
             options,
             channel_credentials,
             insecure,
