@@ -81,6 +81,7 @@ def on_status(r: Replica, fx: EffectsBuilder, sender: NodeId, status: Status,
         return
     if sender == r.me:
         return  # our own broadcast copy
+    r.peer_committed[sender] = max(r.peer_committed.get(sender, 0), status.committed_height)
     if len(status.slots) > r.config.log_window_blocks:
         fx.reject(RejectReason.OVER_LIMIT, sender, "status lists more than the window")
         return
