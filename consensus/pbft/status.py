@@ -64,7 +64,11 @@ def build_status(r: Replica) -> Status:
     slots = []
     for sequence in range(r.committed_height + 1, top + 1):
         slot = r.slots.get(sequence)
-        commits = tuple(sorted(r.commits.get(sequence, {})))
+        # Only commits of this view count towards a commit certificate (§4.2: 2f + 1
+        # matching (v, n, d)); a replica whose older-view COMMIT we hold must still send
+        # its COMMIT of this view, so it is listed as missing.
+        commits = tuple(sorted(sender for sender, signed in r.commits.get(sequence, {}).items()
+                               if signed.message.view == r.view))  # type: ignore[attr-defined]
         if slot is None and not commits:
             continue  # unlisted: holds nothing for it
         slots.append(SlotStatus(sequence, slot is not None and slot.pre_prepare is not None,
