@@ -139,5 +139,10 @@ def answer_slots(r: Replica, fx: EffectsBuilder, sender: NodeId, status: Status)
                 fx.send.append(Send(sender, pp))
         elif theirs is None or r.me not in theirs.prepares:
             fx.send.append(Send(sender, Prepare(pp.view, sequence, pp.digest, r.me)))
-        if slot.prepared and (theirs is None or r.me not in theirs.commits):
+        # A COMMIT also for a block we committed but are not prepared for in this view
+        # (its prepares to us were lost after the new view re-proposed it): it is final,
+        # so every later view re-proposes exactly it (§4.4) and this commit can complete
+        # no other block - while the laggard needs 2f + 1 commits of this one view.
+        decided = r.committed_hashes.get(sequence) == pp.digest
+        if (slot.prepared or decided) and (theirs is None or r.me not in theirs.commits):
             fx.send.append(Send(sender, Commit(pp.view, sequence, pp.digest, r.me)))
