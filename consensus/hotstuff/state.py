@@ -107,6 +107,9 @@ class Replica:
     offered: list[tuple[int, tuple[bytes, ...], int]] = field(default_factory=list)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
     suspects: set[NodeId] = field(default_factory=set)  # silent at the last TC, not heard since
+    # Replicas that signed two different proposals or votes for one round: proven
+    # byzantine, so never cleared (at most one entry per validator).
+    equivocators: set[NodeId] = field(default_factory=set)
     # Keys of recently final transactions -> their height (insertion-ordered, at most
     # FINAL_TXS_MAX), complete for every committed height >= final_from: heights below it
     # were committed by catch-up or before a restart, whose transactions we never saw.
@@ -153,6 +156,16 @@ class Replica:
             return self.leader(self.round + 1)
         return self.leader(self.round)
 
+    def distrusted(self, node: NodeId) -> bool:
+        """A suspect (silent at the last TC) or a proven equivocator: its rounds get the
+        short timeout and no batches are handed to it. An equivocator (two signed
+        proposals or votes for one round, e.g. a twin) keeps leading and collecting
+        votes every n rounds with round-robin rotation, and a split round never forms a
+        QC; waiting out a doubled timeout there each time stalls the cluster for seconds
+        (DiemBFT v4 §6 excludes such leaders by reputation; this only shortens their
+        rounds, which affects liveness, never safety)."""
+        return node in self.suspects or node in self.equivocators
+
     def round_timeout_ticks(self) -> int:
         """Doubles with every round that ended in a TC, back to the base after a QC
         (DiemBFT v4 §5 'round_timer', exponential back-off). A round whose leader or vote
@@ -161,6 +174,6 @@ class Replica:
         back-off: the doubling waits out slow networks, not crashed replicas, whose turn
         comes back every n rounds with round-robin rotation. Timeouts only affect
         liveness, so a wrong suspicion costs at most one short round."""
-        if self.leader() in self.suspects or self.leader(self.round + 1) in self.suspects:
+        if self.distrusted(self.leader()) or self.distrusted(self.leader(self.round + 1)):
             return max(1, self.config.view_timeout_ticks // SUSPECT_TIMEOUT_DIVISOR)
         return self.config.view_timeout_ticks << min(self.failed_rounds, TIMEOUT_DOUBLINGS_MAX)

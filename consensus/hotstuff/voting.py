@@ -111,7 +111,7 @@ def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int
     if not txs:
         return
     proposer = r.next_proposer()
-    if proposer != r.me and hops < BATCH_HOPS_MAX and proposer not in r.suspects:
+    if proposer != r.me and hops < BATCH_HOPS_MAX and not r.distrusted(proposer):
         fx.send.append(Send(proposer, Batch(txs, hops + 1, absent_through)))
         if hops == 0:
             # Our own clients' batch: kept until it commits (resend_offered). When the
@@ -133,7 +133,7 @@ def forward_queued(r: Replica, fx: EffectsBuilder) -> None:
     not bounce a batch between them for ever."""
     proposer = r.next_proposer()
     if r.queued and r.round > r.queued_round and proposer != r.me \
-            and proposer not in r.suspects:
+            and not r.distrusted(proposer):
         for txs, absent_through in r.queued:
             checked = vouch(r, txs, absent_through)
             if checked is not None and checked[0]:
@@ -266,6 +266,8 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
                 signature: bytes) -> None:
     problem = proposal_problem(r, sender, p)
     if problem is not None:
+        if problem[0] == RejectReason.CONFLICT:
+            r.equivocators.add(sender)  # two signed proposals for one round
         fx.reject(problem[0], sender, problem[1])
         return
     observe_qc(r, fx, p.justify, sender)
@@ -312,6 +314,8 @@ def on_vote(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote,
     previous = votes.get(sender)
     if previous is not None:
         same = previous.message == vote
+        if not same:
+            r.equivocators.add(sender)  # two signed votes for one round
         fx.reject(RejectReason.DUPLICATE if same else RejectReason.CONFLICT, sender,
                   f"second vote for round {vote.round}")
         return
