@@ -33,6 +33,25 @@ own turn. Batches are not handed to a replica that sent no timeout to the last T
 it is heard from again (it may have crashed): they wait here and go to the next proposer. If a
 batch is lost with a crashed leader anyway, the driver's mempool offers the transactions
 again after its proposal timeout.
+
+Ordering each transaction once. A transaction reaches leaders more than once (a handed
+copy and its holder's own turn, a batch re-handed after RESEND_ROUNDS, the mempool's
+re-offer), and the 2-chain rule makes a whole branch final at once. So a leader leaves
+out of its block what the chain it extends already carries (its uncommitted ancestors;
+if one is missing here it proposes an empty block and keeps the batches) and what it saw
+final (`final_txs`, bounded). Replicas often learn of commits by catch-up, which never
+shows them the transactions: a `Batch` therefore says through which height its
+transactions are known absent from committed blocks, every hop drops what it knows final
+and raises that height to its own tip, and a batch older than the blocks a replica saw
+(`final_from`) is dropped - its origin's mempool, which knows every applied block, offers
+it again (`vouch`).
+
+Why not the driver's forwarding (`Rejected(NOT_LEADER)`, which also runs admission)?
+Measured on tests/sim/test_hotstuff_sim.py: 22 of 27 runs fail liveness, the happy path
+commits 41-58 % - forwarded transactions land in a mempool one block interval later, when
+that replica no longer leads, and chase the leader. `Batch` skips admission, so a
+byzantine replica can hand invalid transactions to an honest leader; it can put them in
+its own blocks anyway, and the ledger refuses them when it applies the block.
 """
 from __future__ import annotations
 
