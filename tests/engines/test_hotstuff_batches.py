@@ -86,3 +86,18 @@ def test_equivocating_leader_gets_the_short_timeout_and_no_batches() -> None:
     assert eng.replica.round_timeout_ticks() == 10 // 4
     # Replica 0 voted in round 1: the next proposer is replica 2, which is trusted.
     assert eng.step(api.Propose((b"tx",), 1_000)).send == (Send(2, Batch((b"tx",), 1, 0)),)
+
+
+def test_catch_up_remembers_the_transactions_of_fetched_blocks_held_here() -> None:
+    """Blocks 1 and 2 arrived as proposals, their commit came by catch-up: their
+    transactions are final here all the same, so a batch known absent only through
+    height 0 is still checked (and "a" left out) rather than dropped."""
+    chain = Chain(txs=(b"a",))
+    eng = engine(0)
+    receive(eng, 1, chain.p1)
+    receive(eng, 2, chain.p2)
+    eng.step(Synced(2, chain.b2.block_hash, EMPTY_ROOT))
+    assert eng.status().committed_height == 2 and eng.replica.final_from == 1
+    assert eng.status().leader == 3
+    effects = receive(eng, 1, Batch((b"a", b"c"), 1, 0))
+    assert effects == api.Effects(send=(Send(3, Batch((b"c",), 2, 2)),))
