@@ -25,7 +25,7 @@ from consensus import api
 from consensus.api import CatchUp, EffectsBuilder, Persist
 from consensus.hotstuff.certificates import commit_certificate
 from consensus.hotstuff.messages import QuorumCertificate
-from consensus.hotstuff.state import KEY_HIGH_QC, Replica
+from consensus.hotstuff.state import FINAL_TXS_MAX, KEY_HIGH_QC, Replica, tx_key
 from consensus.types import Block, NodeId
 
 
@@ -84,14 +84,23 @@ def try_commit(r: Replica, fx: EffectsBuilder) -> None:
         certificate = commit_certificate(block, [*links[index:], qc])  # type: ignore[list-item]
         fx.commit.append(api.Commit(block, certificate))
     mark_committed(r, chain[-1].height, chain[-1].block_hash)
-    forget_offered(r, {tx for block in chain for tx in block.txs})
+    remember_final(r, chain)
 
 
-def forget_offered(r: Replica, final_txs: set[bytes]) -> None:
-    """Our own batches' transactions that are final need no resending."""
-    if final_txs and r.offered:
-        kept = ((sent, tuple(tx for tx in txs if tx not in final_txs)) for sent, txs in r.offered)
-        r.offered = [(sent, txs) for sent, txs in kept if txs]
+def remember_final(r: Replica, chain: list[Block]) -> None:
+    """None of these final blocks' transactions may be proposed again (voting.vouch):
+    remember them, bounded; our own batches' final transactions need no resending."""
+    for block in chain:
+        for tx in block.txs:
+            r.final_txs[tx_key(tx)] = block.height
+    while len(r.final_txs) > FINAL_TXS_MAX:
+        oldest = next(iter(r.final_txs))
+        r.final_from = max(r.final_from, r.final_txs.pop(oldest) + 1)
+    final = {tx for block in chain for tx in block.txs}
+    if final and r.offered:
+        kept = ((sent, tuple(tx for tx in txs if tx not in final), absent)
+                for sent, txs, absent in r.offered)
+        r.offered = [item for item in kept if item[1]]
 
 
 def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:
@@ -122,6 +131,22 @@ def request_catch_up(r: Replica, fx: EffectsBuilder, target: int, qc: QuorumCert
         n for n in r.config.validators.node_ids if n != r.me)
     r.catch_up_wait_ticks = max(1, r.config.view_timeout_ticks // 4)
     fx.catch_up.append(CatchUp(r.catch_up_target, r.catch_up_peers))
+
+
+def chain_txs(r: Replica, block_hash: bytes) -> set[bytes] | None:
+    """The transactions of `block_hash` and its uncommitted ancestors - the chain a new
+    block extending it would commit with it - or None when a block of it is missing here
+    (then this replica cannot tell what it may propose)."""
+    txs: set[bytes] = set()
+    for _ in range(len(r.blocks) + 1):
+        if block_hash == r.committed_hash:
+            return txs
+        block = r.blocks.get(block_hash)
+        if block is None:
+            return None
+        txs.update(block.txs)
+        block_hash = block.header.parent_hash
+    return None
 
 
 def announced_height(r: Replica) -> int:

@@ -138,14 +138,18 @@ class NewView:
     last_round_tc: TimeoutCertificate | None
 
 
-@canonical.register("hotstuff.batch.v1")
+@canonical.register("hotstuff.batch.v2")
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Transactions handed engine to engine to the replica that proposes next (voting.py
     explains why the driver's mempool forwarding is not enough with rotating leaders).
-    `hops` counts forwards, so a batch chasing a moving leader stops after a few."""
+    `hops` counts forwards, so a batch chasing a moving leader stops after a few.
+    `absent_through_height`: the sender knows none of `txs` is in a committed block at or
+    below this height, so a receiver that saw every block above it can tell whether one
+    became final meanwhile (voting.vouch; v2 added it)."""
     txs: tuple[bytes, ...]
     hops: int
+    absent_through_height: int = 0
 
 
 @canonical.register("hotstuff.block_request.v1")

@@ -23,11 +23,11 @@ the committed tip after a catch-up, after which waiting commits are tried again.
 from __future__ import annotations
 
 from consensus.api import Applied, EffectsBuilder, Restore, Send, Synced
-from consensus.hotstuff.chain import mark_committed, request_catch_up, try_commit
+from consensus.hotstuff.chain import mark_committed, remember_final, request_catch_up, try_commit
 from consensus.hotstuff.messages import Proposal, QuorumCertificate, TimeoutCertificate
 from consensus.hotstuff.safety import SafetyData
 from consensus.hotstuff.state import KEY_HIGH_QC, KEY_HIGH_TC, KEY_PROPOSAL, KEY_SAFETY, Replica
-from consensus.types import EMPTY_ROOT, GENESIS_HASH
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block
 
 
 def on_restore(r: Replica, fx: EffectsBuilder, event: Restore) -> None:
@@ -47,6 +47,7 @@ def on_restore(r: Replica, fx: EffectsBuilder, event: Restore) -> None:
     r.committed_height = r.applied_height = event.committed_height
     r.committed_hash = event.committed_hash or GENESIS_HASH
     r.applied_root = event.state_root or EMPTY_ROOT
+    r.final_from = r.committed_height + 1  # earlier blocks' transactions are not known here
     r.round = max(1, r.high_qc.round + 1, r.safety.last_voted_round,
                   r.high_tc.round + 1 if r.high_tc is not None else 0)
     if r.high_qc.commits_parent():
@@ -75,6 +76,7 @@ def on_applied(r: Replica, fx: EffectsBuilder, event: Applied) -> None:
 
 def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     if event.height > r.committed_height:
+        learn_synced_txs(r, event)
         mark_committed(r, event.height, event.block_hash)
     if event.height >= r.applied_height:
         r.applied_height, r.applied_root = event.height, event.state_root
@@ -82,6 +84,24 @@ def on_synced(r: Replica, fx: EffectsBuilder, event: Synced) -> None:
     try_commit(r, fx)
     if r.committed_height < r.catch_up_target and not fx.catch_up:
         request_catch_up(r, fx, r.catch_up_target, r.commit_qc or r.high_qc, None)
+
+
+def learn_synced_txs(r: Replica, event: Synced) -> None:
+    """The fetched blocks' transactions never passed through this engine, but most of
+    those blocks usually did (their proposals arrived, one was lost): walking back from
+    the new tip, the blocks held here are final and their transactions are remembered.
+    Below the highest block missing here, batches not known absent through it can no
+    longer be checked (voting.vouch)."""
+    chain: list[Block] = []
+    block_hash, height = event.block_hash, event.height
+    while height > r.committed_height and block_hash in r.blocks:
+        block = r.blocks[block_hash]
+        chain.append(block)
+        block_hash, height = block.header.parent_hash, height - 1
+    chain.reverse()
+    remember_final(r, chain)
+    if height > r.committed_height:
+        r.final_from = max(r.final_from, height + 1)  # height itself is missing here
 
 
 def on_tick_catch_up(r: Replica, fx: EffectsBuilder) -> None:

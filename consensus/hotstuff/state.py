@@ -30,6 +30,7 @@ reports how far the ledger got.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from consensus.api import EngineConfig
@@ -56,6 +57,16 @@ QUEUED_BATCHES_MAX = 64  # batches waiting for this replica's next proposal
 BATCH_HOPS_MAX = 2  # forwards of one batch before a replica keeps it for its own turn
 OFFERED_BATCHES_MAX = 64  # own batches handed on and kept until they commit
 RESEND_ROUNDS = 8  # rounds after which an own batch not yet final is handed on again
+# Transactions this replica saw become final, remembered so a re-handed or re-offered
+# batch cannot order one twice (voting.vouch). Past the bound the oldest are forgotten and
+# `final_from` rises: batches older than what is remembered are then dropped, and the
+# driver's mempool (which never offers a committed transaction again) offers them anew.
+FINAL_TXS_MAX = 50_000
+
+
+def tx_key(tx: bytes) -> bytes:
+    """A fixed-size key for a transaction: `final_txs` holds keys, not whole envelopes."""
+    return hashlib.sha256(tx).digest()
 
 
 @dataclass(slots=True)
@@ -89,11 +100,21 @@ class Replica:
     # Leader.
     my_proposal: Proposal | None = None
     announced_round: int = 0  # round of the last QC broadcast as sync info
-    queued: list[tuple[bytes, ...]] = field(default_factory=list)  # for our next proposal
+    # For our next proposal: (txs, height through which they are known absent).
+    queued: list[tuple[tuple[bytes, ...], int]] = field(default_factory=list)
     queued_round: int = 0  # round in which the last batch was queued here
-    offered: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)  # (round, txs)
+    # (round handed on, txs, height through which they are known absent).
+    offered: list[tuple[int, tuple[bytes, ...], int]] = field(default_factory=list)
     helped: dict[NodeId, int] = field(default_factory=dict)  # laggard -> round we synced it
     suspects: set[NodeId] = field(default_factory=set)  # silent at the last TC, not heard since
+    # Replicas that signed two different proposals or votes for one round: proven
+    # byzantine, so never cleared (at most one entry per validator).
+    equivocators: set[NodeId] = field(default_factory=set)
+    # Keys of recently final transactions -> their height (insertion-ordered, at most
+    # FINAL_TXS_MAX), complete for every committed height >= final_from: heights below it
+    # were committed by catch-up or before a restart, whose transactions we never saw.
+    final_txs: dict[bytes, int] = field(default_factory=dict)
+    final_from: int = 1
     # Block retrieval and catch-up.
     retrievals: int = 0  # block requests sent: rotates the peer asked
     served: dict[NodeId, int] = field(default_factory=dict)  # peer -> round we answered it
@@ -135,6 +156,16 @@ class Replica:
             return self.leader(self.round + 1)
         return self.leader(self.round)
 
+    def distrusted(self, node: NodeId) -> bool:
+        """A suspect (silent at the last TC) or a proven equivocator: its rounds get the
+        short timeout and no batches are handed to it. An equivocator (two signed
+        proposals or votes for one round, e.g. a twin) keeps leading and collecting
+        votes every n rounds with round-robin rotation, and a split round never forms a
+        QC; waiting out a doubled timeout there each time stalls the cluster for seconds
+        (DiemBFT v4 §6 excludes such leaders by reputation; this only shortens their
+        rounds, which affects liveness, never safety)."""
+        return node in self.suspects or node in self.equivocators
+
     def round_timeout_ticks(self) -> int:
         """Doubles with every round that ended in a TC, back to the base after a QC
         (DiemBFT v4 §5 'round_timer', exponential back-off). A round whose leader or vote
@@ -143,6 +174,6 @@ class Replica:
         back-off: the doubling waits out slow networks, not crashed replicas, whose turn
         comes back every n rounds with round-robin rotation. Timeouts only affect
         liveness, so a wrong suspicion costs at most one short round."""
-        if self.leader() in self.suspects or self.leader(self.round + 1) in self.suspects:
+        if self.distrusted(self.leader()) or self.distrusted(self.leader(self.round + 1)):
             return max(1, self.config.view_timeout_ticks // SUSPECT_TIMEOUT_DIVISOR)
         return self.config.view_timeout_ticks << min(self.failed_rounds, TIMEOUT_DOUBLINGS_MAX)

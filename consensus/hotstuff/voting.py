@@ -33,12 +33,31 @@ own turn. Batches are not handed to a replica that sent no timeout to the last T
 it is heard from again (it may have crashed): they wait here and go to the next proposer. If a
 batch is lost with a crashed leader anyway, the driver's mempool offers the transactions
 again after its proposal timeout.
+
+Ordering each transaction once. A transaction reaches leaders more than once (a handed
+copy and its holder's own turn, a batch re-handed after RESEND_ROUNDS, the mempool's
+re-offer), and the 2-chain rule makes a whole branch final at once. So a leader leaves
+out of its block what the chain it extends already carries (its uncommitted ancestors;
+if one is missing here it proposes an empty block and keeps the batches) and what it saw
+final (`final_txs`, bounded). Replicas often learn of commits by catch-up, which never
+shows them the transactions: a `Batch` therefore says through which height its
+transactions are known absent from committed blocks, every hop drops what it knows final
+and raises that height to its own tip, and a batch older than the blocks a replica saw
+(`final_from`) is dropped - its origin's mempool, which knows every applied block, offers
+it again (`vouch`).
+
+Why not the driver's forwarding (`Rejected(NOT_LEADER)`, which also runs admission)?
+Measured on tests/sim/test_hotstuff_sim.py: 22 of 27 runs fail liveness, the happy path
+commits 41-58 % - forwarded transactions land in a mempool one block interval later, when
+that replica no longer leads, and chase the leader. `Batch` skips admission, so a
+byzantine replica can hand invalid transactions to an honest leader; it can put them in
+its own blocks anyway, and the ledger refuses them when it applies the block.
 """
 from __future__ import annotations
 
 from consensus.api import EffectsBuilder, Persist, Propose, RejectReason, Send
 from consensus.hotstuff.certificates import check_qc, check_tc
-from consensus.hotstuff.chain import announced_height, observe_qc, remember_block
+from consensus.hotstuff.chain import announced_height, chain_txs, observe_qc, remember_block
 from consensus.hotstuff.messages import Batch, NewView, Proposal, QuorumCertificate, Vote
 from consensus.hotstuff.pacemaker import advance_round, observe_tc
 from consensus.hotstuff.safety import Refusal, VoteRequest, decide_vote
@@ -52,6 +71,7 @@ from consensus.hotstuff.state import (
     RESEND_ROUNDS,
     ROUNDS_AHEAD_MAX,
     Replica,
+    tx_key,
 )
 from consensus.types import NodeId, SignedMessage, make_block
 
@@ -63,7 +83,9 @@ def on_propose(r: Replica, fx: EffectsBuilder, event: Propose) -> None:
         fx.reject(RejectReason.OVER_LIMIT, None, "batch over limit")
         return
     r.last_timestamp_ms = max(r.last_timestamp_ms, event.timestamp_ms)
-    take_batch(r, fx, tuple(event.txs), 0, None)
+    # The driver's mempool holds nothing its ledger committed, and the ledger has applied
+    # every block this engine committed before this input: absent through our tip.
+    take_batch(r, fx, tuple(event.txs), 0, None, r.committed_height)
 
 
 def on_batch(r: Replica, fx: EffectsBuilder, sender: NodeId, batch: Batch,
@@ -73,26 +95,53 @@ def on_batch(r: Replica, fx: EffectsBuilder, sender: NodeId, batch: Batch,
             or batch.hops > BATCH_HOPS_MAX:
         fx.reject(RejectReason.OVER_LIMIT, sender, "batch over limit")
         return
-    take_batch(r, fx, batch.txs, batch.hops, sender)
+    take_batch(r, fx, batch.txs, batch.hops, sender, batch.absent_through_height)
+
+
+def vouch(r: Replica, txs: tuple[bytes, ...], absent_through: int
+          ) -> tuple[tuple[bytes, ...], int] | None:
+    """What of a batch known absent from committed blocks through `absent_through` is
+    still not final, and through which height that is now known - or None when this
+    replica cannot tell: a block above `absent_through` reached it only by catch-up (or
+    before a restart), so it never saw that block's transactions.
+
+    Why: batches travel engine to engine while blocks commit - re-handed after
+    RESEND_ROUNDS, forwarded again after a missed turn, offered again by the driver's
+    mempool - and a replica commonly learns of commits by catch-up. Proposing a
+    transaction that is already final orders it twice. The sender's height and this
+    replica's complete record above it (`final_txs`, from `final_from` on) together cover
+    every committed block. An unverifiable batch is dropped: its origin's mempool, which
+    knows every block its ledger applied, offers what is still pending again."""
+    if absent_through + 1 < r.final_from:
+        return None
+    kept = tuple(tx for tx in txs if tx_key(tx) not in r.final_txs)
+    return kept, max(absent_through, r.committed_height)
 
 
 def take_batch(r: Replica, fx: EffectsBuilder, txs: tuple[bytes, ...], hops: int,
-               sender: NodeId | None) -> None:
-    """Keep a batch for our own next proposal, or hand it to the replica proposing next."""
+               sender: NodeId | None, absent_through: int) -> None:
+    """Keep a batch for our own next proposal, or hand it to the replica proposing next;
+    what is already final is left out at every hop (vouch)."""
+    checked = vouch(r, txs, absent_through)
+    if checked is None:
+        fx.reject(RejectReason.STALE, sender, "batch older than the transactions known final")
+        return
+    txs, absent_through = checked
     if not txs:
         return
     proposer = r.next_proposer()
-    if proposer != r.me and hops < BATCH_HOPS_MAX and proposer not in r.suspects:
-        fx.send.append(Send(proposer, Batch(txs, hops + 1)))
+    if proposer != r.me and hops < BATCH_HOPS_MAX and not r.distrusted(proposer):
+        fx.send.append(Send(proposer, Batch(txs, hops + 1, absent_through)))
         if hops == 0:
             # Our own clients' batch: kept until it commits (resend_offered). When the
             # list is full the oldest is dropped; the driver's mempool still re-offers it.
-            r.offered = [*r.offered[-(OFFERED_BATCHES_MAX - 1):], (r.round, txs)]
+            r.offered = [*r.offered[-(OFFERED_BATCHES_MAX - 1):],
+                         (r.round, txs, absent_through)]
         return
     if len(r.queued) >= QUEUED_BATCHES_MAX:
         fx.reject(RejectReason.OVER_LIMIT, sender, "proposal queue full")
         return
-    r.queued.append(txs)
+    r.queued.append((txs, absent_through))
     r.queued_round = r.round
 
 
@@ -103,9 +152,12 @@ def forward_queued(r: Replica, fx: EffectsBuilder) -> None:
     not bounce a batch between them for ever."""
     proposer = r.next_proposer()
     if r.queued and r.round > r.queued_round and proposer != r.me \
-            and proposer not in r.suspects:
-        for txs in r.queued:
-            fx.send.append(Send(proposer, Batch(txs, BATCH_HOPS_MAX - 1)))
+            and not r.distrusted(proposer):
+        for txs, absent_through in r.queued:
+            checked = vouch(r, txs, absent_through)
+            if checked is not None and checked[0]:
+                fx.send.append(Send(proposer, Batch(checked[0], BATCH_HOPS_MAX - 1,
+                                                    checked[1])))
         r.queued.clear()
     resend_offered(r, fx)
 
@@ -119,8 +171,8 @@ def resend_offered(r: Replica, fx: EffectsBuilder) -> None:
     if not due:
         return
     r.offered = [item for item in r.offered if r.round - item[0] < RESEND_ROUNDS]
-    for _, txs in due:
-        take_batch(r, fx, txs, 0, None)
+    for _, txs, absent_through in due:
+        take_batch(r, fx, txs, 0, None, absent_through)
 
 
 def can_propose(r: Replica) -> bool:
@@ -134,18 +186,30 @@ def can_propose(r: Replica) -> bool:
     return tc is not None and tc.round == r.round - 1 and r.high_qc.round >= tc.high_qc_round()
 
 
-def next_batch(r: Replica) -> tuple[bytes, ...]:
-    """As many queued batches as fit in one block, oldest first."""
+def next_batch(r: Replica, ordered: set[bytes]) -> tuple[bytes, ...]:
+    """As many queued batches as fit in one block, oldest first, without what the new
+    block's chain already orders (`ordered`: its uncommitted ancestors), what is final
+    (vouch) and repeats. Batches reach a leader more than once - its own turn and a
+    handed-on copy, a batch re-handed after RESEND_ROUNDS - and a block extending a chain
+    that already carries a transaction would order it twice once both are final (the
+    2-chain rule commits the whole branch, Jolteon §3)."""
     txs: list[bytes] = []
+    seen = set(ordered)
     size = 0
     while r.queued:
-        batch = r.queued[0]
-        extra = sum(len(tx) for tx in batch)
-        if txs and (len(txs) + len(batch) > r.config.batch_txs_max
+        batch, absent_through = r.queued[0]
+        checked = vouch(r, batch, absent_through)
+        fresh = [] if checked is None else [tx for tx in checked[0] if tx not in seen]
+        extra = sum(len(tx) for tx in fresh)
+        if txs and (len(txs) + len(fresh) > r.config.batch_txs_max
                     or size + extra > r.config.batch_bytes_max):
             break
-        txs.extend(r.queued.pop(0))
-        size += extra
+        r.queued.pop(0)
+        for tx in fresh:
+            if tx not in seen:
+                seen.add(tx)
+                txs.append(tx)
+                size += len(tx)
     return tuple(txs)
 
 
@@ -163,8 +227,11 @@ def try_propose(r: Replica, fx: EffectsBuilder) -> None:
             r.announced_round = r.high_qc.round
             fx.send.append(Send(None, NewView(None, r.high_qc, None)))
         return
-    txs = next_batch(r)
     qc = r.high_qc
+    ordered = chain_txs(r, qc.block_hash)
+    # A block of the chain we extend is missing here, so we cannot tell what it already
+    # orders: propose an empty block and keep the batches for when we can tell.
+    txs = () if ordered is None else next_batch(r, ordered)
     tc = r.high_tc if qc.round != r.round - 1 else None
     block = make_block(r.config.chain_id, qc.height + 1, qc.block_hash, txs, r.me,
                        r.last_timestamp_ms, r.applied_height, r.applied_root)
@@ -218,6 +285,8 @@ def on_proposal(r: Replica, fx: EffectsBuilder, sender: NodeId, p: Proposal,
                 signature: bytes) -> None:
     problem = proposal_problem(r, sender, p)
     if problem is not None:
+        if problem[0] == RejectReason.CONFLICT:
+            r.equivocators.add(sender)  # two signed proposals for one round
         fx.reject(problem[0], sender, problem[1])
         return
     observe_qc(r, fx, p.justify, sender)
@@ -264,6 +333,8 @@ def on_vote(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Vote,
     previous = votes.get(sender)
     if previous is not None:
         same = previous.message == vote
+        if not same:
+            r.equivocators.add(sender)  # two signed votes for one round
         fx.reject(RejectReason.DUPLICATE if same else RejectReason.CONFLICT, sender,
                   f"second vote for round {vote.round}")
         return

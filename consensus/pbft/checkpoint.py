@@ -167,11 +167,7 @@ def on_tick_catch_up(r: Replica, fx: EffectsBuilder) -> None:
     if r.catch_up_wait_ticks > 0:
         r.catch_up_wait_ticks -= 1
         if r.catch_up_wait_ticks == 0 and r.committed_height < r.catch_up_target:
-            # Unanswered: the vouchers may be as far behind as we are now (they voted,
-            # then fell behind in a view change). Ask anyone: fetched blocks are checked
-            # against their commit certificates, so no peer needs to be trusted.
-            everyone = tuple(p for p in r.config.validators.node_ids if p != r.me)
-            request_catch_up(r, fx, r.catch_up_target, everyone)
+            request_catch_up(r, fx, r.catch_up_target, retry_peers(r, r.catch_up_target))
         return
     above = [n for n in r.commits if n > r.committed_height]
     if not above:
@@ -188,6 +184,20 @@ def on_tick_catch_up(r: Replica, fx: EffectsBuilder) -> None:
         if len(voters) > r.faults:
             request_catch_up(r, fx, sequence, voters)
             return
+
+
+def retry_peers(r: Replica, target: int) -> tuple[NodeId, ...]:
+    """Whom to ask again for blocks up to `target`: the replicas whose STATUS named a
+    committed height at or beyond it (TOCS 2002 §5.2 status messages carry it), or - when
+    none did - anyone, since the vouchers may be as far behind as we are now (they
+    voted, then fell behind in a view change); fetched blocks are checked against their
+    commit certificates, so no peer needs to be trusted. Not simply anyone: the driver
+    asks the named peers in turn and waits out each unanswered request, and a crashed or
+    silent replica named here stalls this replica for that whole wait while its peers
+    are known to hold the blocks."""
+    ahead = tuple(sorted(p for p, height in r.peer_committed.items()
+                         if height >= target and p != r.me))
+    return ahead or tuple(p for p in r.config.validators.node_ids if p != r.me)
 
 
 def vouchers(r: Replica, sequence: int) -> tuple[NodeId, ...]:

@@ -52,7 +52,13 @@ from consensus.pbft.normal_case import on_commit, on_pre_prepare, on_prepare, on
 from consensus.pbft.recovery import on_restore
 from consensus.pbft.state import Replica
 from consensus.pbft.status import on_status, on_tick_status
-from consensus.pbft.view_change import on_new_view, on_tick_view, on_view_change
+from consensus.pbft.view_change import (
+    followed_primary,
+    note_older_view,
+    on_new_view,
+    on_tick_view,
+    on_view_change,
+)
 from consensus.types import Block, Certificate
 
 _HANDLERS = {
@@ -122,12 +128,17 @@ class PbftEngine:
             fx.reject(RejectReason.MALFORMED, sender, f"not a PBFT message: "
                       f"{type(message).__name__}")
             return
+        if isinstance(message, (PrePrepare, Prepare, Commit)):
+            note_older_view(self._replica, sender, message.view)
         handler(self._replica, fx, sender, message, signature)  # type: ignore[operator]
 
     def status(self) -> EngineStatus:
         r = self._replica
         if r.view_changing:
-            return EngineStatus("pbft", "view_change", r.view, None, r.committed_height)
+            # Normally no leader until the new view is installed; a replica changing view
+            # alone names the primary the others still follow (view_change.followed_primary).
+            return EngineStatus("pbft", "view_change", r.view, followed_primary(r),
+                                r.committed_height)
         role = "primary" if r.primary() == r.me else "backup"
         return EngineStatus("pbft", role, r.view, r.primary(), r.committed_height)
 

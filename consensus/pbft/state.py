@@ -136,6 +136,9 @@ class Replica:
     new_view_plan: NewViewPlan | None = None
     plan_signed: dict[int, SignedMessage] = field(default_factory=dict)
     new_view_sent: NewView | None = None
+    # While changing view: replica -> the older view whose normal-case messages it still
+    # sends (view_change.note_older_view); at most one entry per validator.
+    older_views: dict[NodeId, int] = field(default_factory=dict)
     # Timers, in ticks.
     timer_ticks: int = 0
     request_waiting: bool = False
@@ -146,6 +149,9 @@ class Replica:
     status_ticks: int = 0  # ticks stalled while waiting for something
     checkpoint_wait_ticks: int = 0  # ticks since an applied checkpoint is not yet stable
     status_answered: dict[NodeId, int] = field(default_factory=dict)  # sender -> tick
+    # Highest committed height each replica's STATUS named (one entry per validator):
+    # whom a catch-up retry asks (checkpoint.on_tick_catch_up).
+    peer_committed: dict[NodeId, int] = field(default_factory=dict)
     # Buffered future messages: (sender, message, signature), bounded per sender.
     pending: list[tuple[NodeId, object, bytes]] = field(default_factory=list)
     pending_per_sender: dict[NodeId, int] = field(default_factory=dict)

@@ -64,7 +64,11 @@ def build_status(r: Replica) -> Status:
     slots = []
     for sequence in range(r.committed_height + 1, top + 1):
         slot = r.slots.get(sequence)
-        commits = tuple(sorted(r.commits.get(sequence, {})))
+        # Only commits of this view count towards a commit certificate (§4.2: 2f + 1
+        # matching (v, n, d)); a replica whose older-view COMMIT we hold must still send
+        # its COMMIT of this view, so it is listed as missing.
+        commits = tuple(sorted(sender for sender, signed in r.commits.get(sequence, {}).items()
+                               if signed.message.view == r.view))  # type: ignore[attr-defined]
         if slot is None and not commits:
             continue  # unlisted: holds nothing for it
         slots.append(SlotStatus(sequence, slot is not None and slot.pre_prepare is not None,
@@ -81,6 +85,7 @@ def on_status(r: Replica, fx: EffectsBuilder, sender: NodeId, status: Status,
         return
     if sender == r.me:
         return  # our own broadcast copy
+    r.peer_committed[sender] = max(r.peer_committed.get(sender, 0), status.committed_height)
     if len(status.slots) > r.config.log_window_blocks:
         fx.reject(RejectReason.OVER_LIMIT, sender, "status lists more than the window")
         return
@@ -134,5 +139,10 @@ def answer_slots(r: Replica, fx: EffectsBuilder, sender: NodeId, status: Status)
                 fx.send.append(Send(sender, pp))
         elif theirs is None or r.me not in theirs.prepares:
             fx.send.append(Send(sender, Prepare(pp.view, sequence, pp.digest, r.me)))
-        if slot.prepared and (theirs is None or r.me not in theirs.commits):
+        # A COMMIT also for a block we committed but are not prepared for in this view
+        # (its prepares to us were lost after the new view re-proposed it): it is final,
+        # so every later view re-proposes exactly it (§4.4) and this commit can complete
+        # no other block - while the laggard needs 2f + 1 commits of this one view.
+        decided = r.committed_hashes.get(sequence) == pp.digest
+        if (slot.prepared or decided) and (theirs is None or r.me not in theirs.commits):
             fx.send.append(Send(sender, Commit(pp.view, sequence, pp.digest, r.me)))

@@ -80,6 +80,30 @@ def request_waiting(r: Replica) -> bool:
         n > r.committed_height and slot.pre_prepare is not None for n, slot in r.slots.items())
 
 
+def note_older_view(r: Replica, sender: NodeId, view: int) -> None:
+    """A replica changing view alone (its timer fired, the others' did not: a lost
+    pre-prepare, a cut link) waits until the others change view too, which may be never
+    while they commit. Its clients' requests must not wait with it: in Castro & Liskov
+    (TOCS 2002 §4.1) a client whose request is not answered multicasts it to all
+    replicas, so it reaches the primary the others follow. Here the driver forwards
+    batches to `status().leader`, so that names the primary of the view that f + 1
+    replicas (at least one correct) still send normal-case messages in. Only a leader
+    for forwarding: this replica itself accepts nothing of that view (§4.4)."""
+    if r.view_changing and view < r.view and sender != r.me:
+        r.older_views[sender] = view
+
+
+def followed_primary(r: Replica) -> NodeId | None:
+    """The primary of an older view f + 1 others still work in, while we change view."""
+    if not r.view_changing:
+        return None
+    counts: dict[int, int] = {}
+    for view in r.older_views.values():
+        counts[view] = counts.get(view, 0) + 1
+    views = [view for view, count in counts.items() if count > r.faults]
+    return r.primary(max(views)) if views else None
+
+
 def count_view_changes(r: Replica, view: int) -> int:
     """Replicas whose latest view change is for `view` or a later view."""
     return sum(1 for s in r.view_changes.values() if s.message.new_view >= view)  # type: ignore[attr-defined]
@@ -90,6 +114,7 @@ def become_view_changing(r: Replica, fx: EffectsBuilder, new_view: int) -> None:
     """Leave view v for `new_view`: stop normal-case work, multicast VIEW-CHANGE."""
     r.view, r.view_changing = new_view, True
     r.timer_ticks = r.resend_ticks = 0
+    r.older_views.clear()
     r.view_change_timer_on = False
     r.slots.clear()
     r.own_unsigned.clear()
@@ -117,6 +142,7 @@ def on_view_change(r: Replica, fx: EffectsBuilder, sender: NodeId, change: ViewC
         fx.reject(RejectReason.STALE, sender, f"view change to {change.new_view}, "
                   f"replica in view {r.view}")
         return
+    r.older_views.pop(sender, None)  # it left its old view
     signed = SignedMessage(sender, change, signature)
     previous = r.view_changes.get(sender)
     if previous is not None and previous.message.new_view >= change.new_view:  # type: ignore[attr-defined]
@@ -329,6 +355,7 @@ def install_new_view(r: Replica, fx: EffectsBuilder, new_view: NewView,
     """become_primary / become_backup of the new view: adopt min-s, accept O."""
     r.view, r.view_changing = new_view.view, False
     r.timer_ticks = r.resend_ticks = 0
+    r.older_views.clear()
     r.slots.clear()
     r.own_unsigned.clear()
     r.new_view_plan, r.plan_signed = None, {}

@@ -32,11 +32,13 @@ from consensus.api import (
     Input,
     Persist,
     Propose,
+    ReadRequest,
     Receive,
     RejectReason,
     Restore,
     Synced,
     Tick,
+    TransferLeadership,
 )
 from consensus.tendermint.decision import (
     check_commit_certificate,
@@ -96,6 +98,10 @@ class TendermintEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
+        elif isinstance(event, (ReadRequest, TransferLeadership)):
+            # Proposers rotate by priority every height; reads need the BFT read barrier.
+            fx.reject(RejectReason.UNSUPPORTED, None, f"tendermint does not serve "
+                      f"{type(event).__name__}")
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
         progress(r, fx)

@@ -392,7 +392,7 @@ def test_rounds_of_suspected_replicas_get_a_short_timeout_and_no_batches() -> No
     assert eng.status().view == 2 and eng.replica.suspects == {2}
     assert eng.replica.round_timeout_ticks() == 10 // 4
     assert eng.step(Propose((b"tx",), 1_000)) == api.Effects()
-    assert eng.replica.queued == [(b"tx",)]
+    assert eng.replica.queued == [((b"tx",), 0)]
     receive(eng, 2, timeout_view(2, 1))  # a stale timeout, but 2 is alive
     assert eng.replica.suspects == set() and eng.replica.round_timeout_ticks() == 20
 

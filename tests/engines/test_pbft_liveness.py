@@ -22,6 +22,7 @@ from consensus.pbft.certificates import quorum_of
 from consensus.pbft.messages import (
     Checkpoint,
     Commit,
+    NewView,
     Prepare,
     PrePrepare,
     SlotStatus,
@@ -29,6 +30,7 @@ from consensus.pbft.messages import (
     ViewChange,
 )
 from consensus.pbft.state import KEY_VIEW, ViewRecord, pre_prepare_key
+from consensus.pbft.status import build_status
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Certificate, bft_quorum, make_block
 from tests.engines.test_pbft_rules import (
     CHAIN,
@@ -284,3 +286,73 @@ def test_unanswered_state_transfer_asks_every_replica() -> None:
         CatchUp(4, (0, 1)),)
     assert eng.step(Tick()).catch_up == ()
     assert eng.step(Tick()).catch_up == (CatchUp(4, (0, 1, 2)),)
+
+
+# ------------------------------------------------------------------ issue: liveness fixes
+def test_state_transfer_retry_asks_replicas_whose_status_shows_them_ahead() -> None:
+    """A retry asks the replicas whose STATUS named a committed height at or past the
+    target, not everyone: the driver waits out each unanswered request in turn, so a
+    silent replica named here stalls the catch-up while others hold the blocks."""
+    eng = engine(3, view_timeout_ticks=8)
+    receive(eng, 2, Status(0, False, 4, 4, (), 2))
+    receive(eng, 0, Checkpoint(4, ROOT, b"\x04" * 32, 0))
+    assert receive(eng, 1, Checkpoint(4, ROOT, b"\x04" * 32, 1)).catch_up == (
+        CatchUp(4, (0, 1)),)
+    assert eng.step(Tick()).catch_up == ()
+    assert eng.step(Tick()).catch_up == (CatchUp(4, (2,)),)  # before: (0, 1, 2)
+
+
+def reproposed_in_view_1(node: int, commits_from: tuple[int, ...]
+                         ) -> tuple[PbftEngine, PrePrepare]:
+    """Replica `node` prepared (0, 1) and holds view-0 COMMITs from `commits_from`; then
+    NEW-VIEW(1) re-proposes the block at 1 (primary 1)."""
+    eng, pp = prepared_backup(node=node)
+    for voter in commits_from:
+        receive(eng, voter, Commit(0, 1, pp.digest, voter))
+    cert = eng.replica.prepared_certs[1]
+    changes = tuple(signed(i, ViewChange(1, 0, (), (cert,) if i == 0 else (), i))
+                    for i in (0, 1, 3))
+    receive(eng, 1, NewView(1, changes, (signed(1, PrePrepare(1, 1, pp.digest, pp.block)),)))
+    assert eng.status().view == 1 and eng.status().leader == 1
+    return eng, pp
+
+
+def test_status_lists_only_commits_of_the_current_view() -> None:
+    """§4.2: a commit certificate is 2f + 1 COMMITs of one view. A view-0 commit held in
+    view 1 does not count, so the STATUS lists its sender as missing: it re-sends its
+    view-1 commit (before: listed as held, never re-sent, the sequence stalled)."""
+    eng, pp = reproposed_in_view_1(2, (1, 3))
+    receive(eng, 3, Commit(1, 1, pp.digest, 3))
+    status = build_status(eng.replica)
+    assert status == Status(1, False, 0, 0, (SlotStatus(1, True, (), (3,)),), 2)
+
+
+def test_committed_replica_resends_its_commit_for_a_reproposed_block() -> None:
+    """A replica that committed n in view 0 and is not prepared for the re-proposal of n
+    in view 1 (prepares lost) still answers a laggard's STATUS with its view-1 COMMIT:
+    the block is final, every later view re-proposes exactly it (§4.4)."""
+    eng, pp = reproposed_in_view_1(2, (1, 2, 3))
+    assert eng.status().committed_height == 1 and not eng.replica.slots[1].prepared
+    laggard = Status(1, False, 0, 0, (SlotStatus(1, True, (1, 3), (1, 3)),), 3)
+    effects = receive(eng, 3, laggard)
+    assert effects == api.Effects(send=(Send(3, Prepare(1, 1, pp.digest, 2)),
+                                        Send(3, Commit(1, 1, pp.digest, 2))))
+
+
+def test_replica_changing_view_alone_names_the_primary_the_others_follow() -> None:
+    """A replica whose view timer fired alone waits for the others to change view too;
+    meanwhile its status names the primary f + 1 others still send view-0 messages in,
+    so the driver forwards its clients' batches there (TOCS 2002 §4.1: clients multicast
+    unanswered requests). It accepts nothing of view 0 itself."""
+    eng, _ = prepared_backup(node=3)
+    for _ in range(10):
+        eng.step(Tick())
+    assert eng.status().role == "view_change" and eng.status().leader is None
+    pp2 = pre_prepare(2, GENESIS_HASH)
+    receive(eng, 1, Prepare(0, 2, pp2.digest, 1))
+    assert eng.status().leader is None  # one replica might be byzantine
+    effects = receive(eng, 2, Prepare(0, 2, pp2.digest, 2))
+    assert eng.status() == api.EngineStatus("pbft", "view_change", 1, 0, 0)
+    assert effects.send == () and effects.commit == ()
+    receive(eng, 2, ViewChange(1, 0, (), (), 2))  # replica 2 left view 0 after all
+    assert eng.status().leader is None

@@ -71,7 +71,7 @@ def examples() -> list[object]:
         timeout,
         NewView(SignedMessage(2, timeout, b"sig"), qc, tc),
         NewView(None, qc, None),
-        Batch((b"tx-1", b""), 1),
+        Batch((b"tx-1", b""), 1, 7),
         BlockRequest(block.block_hash, 8),
         BlockResponse((block,), (GENESIS_QC,)),
     ]

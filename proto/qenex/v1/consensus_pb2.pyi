@@ -432,12 +432,14 @@ class HotStuffNewView(_message.Message):
     def __init__(self, timeout: _Optional[_Union[SignedConsensusMessage, _Mapping]] = ..., high_qc: _Optional[_Union[HotStuffQuorumCertificate, _Mapping]] = ..., last_round_tc: _Optional[_Union[HotStuffTimeoutCertificate, _Mapping]] = ...) -> None: ...
 
 class HotStuffBatch(_message.Message):
-    __slots__ = ("txs", "hops")
+    __slots__ = ("txs", "hops", "absent_through_height")
     TXS_FIELD_NUMBER: _ClassVar[int]
     HOPS_FIELD_NUMBER: _ClassVar[int]
+    ABSENT_THROUGH_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     txs: _containers.RepeatedScalarFieldContainer[bytes]
     hops: int
-    def __init__(self, txs: _Optional[_Iterable[bytes]] = ..., hops: _Optional[int] = ...) -> None: ...
+    absent_through_height: int
+    def __init__(self, txs: _Optional[_Iterable[bytes]] = ..., hops: _Optional[int] = ..., absent_through_height: _Optional[int] = ...) -> None: ...
 
 class HotStuffBlockRequest(_message.Message):
     __slots__ = ("block_hash", "count")
