@@ -97,6 +97,7 @@ def engine_config(cfg: NodeConfig, validators: ValidatorSet, verifier: Validator
         batch_txs_max=c.batch_txs_max, batch_bytes_max=c.batch_bytes_max,
         inflight_blocks_max=c.inflight_blocks_max,
         checkpoint_interval_blocks=c.checkpoint_interval_blocks,
+        timestamp_skew_max_ms=TIMESTAMP_SKEW_MAX_MS,
         **{f"{key}_ticks": max(value // tick, 1) for key, value in c.round_timeouts_ms.items()})
 
 
@@ -264,6 +265,12 @@ def _unix_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# PBFT backups refuse headers stamped further ahead of their tick clock than this. A
+# loaded daemon drops ticks (the driver's input queue is full), so its tick clock lags
+# wall time; at the 2 s engine default real 7-process clusters refused honest primaries
+# and changed view over and over after restarts. Still bounded: header times never move
+# the clock, so a primary cannot ratchet it.
+TIMESTAMP_SKEW_MAX_MS = 30_000
 STATUS_INTERVAL_MS = 1_000  # peers tell each other their height this often
 SYNC_REQUEST_TIMEOUT_MS = 2_000
 RECONNECT_BACKOFF_MAX_MS = 2_000

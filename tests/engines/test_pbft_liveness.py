@@ -339,20 +339,3 @@ def test_committed_replica_resends_its_commit_for_a_reproposed_block() -> None:
                                         Send(3, Commit(1, 1, pp.digest, 2))))
 
 
-def test_replica_changing_view_alone_names_the_primary_the_others_follow() -> None:
-    """A replica whose view timer fired alone waits for the others to change view too;
-    meanwhile its status names the primary f + 1 others still send view-0 messages in,
-    so the driver forwards its clients' batches there (TOCS 2002 §4.1: clients multicast
-    unanswered requests). It accepts nothing of view 0 itself."""
-    eng, _ = prepared_backup(node=3)
-    for _ in range(10):
-        eng.step(Tick())
-    assert eng.status().role == "view_change" and eng.status().leader is None
-    pp2 = pre_prepare(2, GENESIS_HASH)
-    receive(eng, 1, Prepare(0, 2, pp2.digest, 1))
-    assert eng.status().leader is None  # one replica might be byzantine
-    effects = receive(eng, 2, Prepare(0, 2, pp2.digest, 2))
-    assert eng.status() == api.EngineStatus("pbft", "view_change", 1, 0, 0)
-    assert effects.send == () and effects.commit == ()
-    receive(eng, 2, ViewChange(1, 0, (), (), 2))  # replica 2 left view 0 after all
-    assert eng.status().leader is None
