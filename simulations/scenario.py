@@ -6,6 +6,7 @@ published scenario by name and seed and get the same trace.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,14 +134,6 @@ class Scenario:
         stop = self.workload.stop_ms
         return stop if stop is not None else self.duration_ms * 4 // 5
 
-    def heal_time_ms(self) -> int:
-        """When the last fault ends (a crash never restarted counts as permanent)."""
-        ends = [0]
-        for fault in self.faults:
-            end = fault.restart_at_ms if isinstance(fault, Crash) else fault.heal_at_ms
-            ends.append(end if end is not None else fault.at_ms)
-        return max(ends)
-
     def permanently_down(self) -> frozenset[int]:
         """Nodes crashed for good (-1 stands for "whoever leads then")."""
         return frozenset(f.node for f in self.faults
@@ -230,7 +223,7 @@ def load_scenario(path: str) -> Scenario:
         return scenario_from_dict(yaml.safe_load(handle) or {})
 
 
-SCENARIO_DIR = __import__("pathlib").Path(__file__).resolve().parent / "scenarios"
+SCENARIO_DIR = pathlib.Path(__file__).resolve().parent / "scenarios"
 
 
 def shipped_scenarios() -> dict[str, str]:

@@ -9,10 +9,9 @@ JSON line; a failing one carries the command that reproduces it exactly.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from consensus.api import is_byzantine_tolerant, max_faulty
@@ -174,9 +173,3 @@ def summarise(records: list[dict[str, Any]], failures: list[dict[str, Any]]) -> 
             "committed_fraction_after_gst_min": min(fractions) if fractions else None,
             "wall_seconds_total": round(sum(r["wall_seconds"] for r in records), 1)}
 
-
-def with_overrides(scenario: Scenario, **changes: Any) -> Scenario:
-    return dataclasses.replace(scenario, **changes)
-
-
-Progress = Callable[[dict[str, Any]], None]

@@ -18,12 +18,10 @@ import structlog
 import trio
 
 from consensus.api import Verifier
-from qenex_node.runtime.driver import PeerConnected, PeerMessage
+from qenex_node.runtime.driver import VERIFY_THREADS_MAX, PeerConnected, PeerMessage
 from qenex_node.runtime.metrics import NodeMetrics
 from qenex_node.transport.envelopes import EnvelopeOutbox, receive_envelopes
 from qenex_node.transport.mesh import PeerMesh
-
-VERIFY_THREADS_MAX = 2  # ML-DSA verify releases the GIL: two cores, two verifiers
 
 
 class PeerLink:
