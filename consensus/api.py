@@ -321,6 +321,11 @@ class EngineStatus:
     view: int  # PBFT view, Raft term, HotStuff view, Tendermint round
     leader: NodeId | None
     committed_height: int
+    # Where client batches go while `leader` is None, if somewhere else than nowhere: a
+    # PBFT replica changing view alone forwards to the primary f + 1 others still follow
+    # (TOCS 2002 §4.1: the client's request reaches every replica). Only for forwarding:
+    # the node's epoch, catch-up and reported leader still see no leader.
+    forward_to: NodeId | None = None
 
 
 class Engine(Protocol):

@@ -158,6 +158,7 @@ def accept_pre_prepare(r: Replica, fx: EffectsBuilder, signed: SignedMessage) ->
     pp: PrePrepare = signed.message  # type: ignore[assignment]
     slot = r.slots.setdefault(pp.sequence, Slot())
     slot.pre_prepare = signed
+    slot.accepted_tick = r.ticks
     r.own_unsigned.pop(pp.sequence, None)
     r.blocks.setdefault(pp.sequence, {})[pp.digest] = pp.block
     r.last_timestamp_ms = max(r.last_timestamp_ms, pp.block.header.timestamp_ms)
@@ -208,6 +209,7 @@ def try_prepared(r: Replica, fx: EffectsBuilder, sequence: int) -> None:
         if r.known_hash(sequence - 1) != pp.block.header.parent_hash:
             return  # the chain rule: the parent must be prepared (or final) first
         slot.prepared = True
+        slot.prepared_tick = r.ticks
         certificate = PreparedCertificate(slot.pre_prepare, tuple(matching[:r.quorum - 1]))
         r.prepared_certs[sequence] = certificate
         fx.persist.append(Persist(prepared_key(sequence), certificate))
@@ -291,5 +293,6 @@ def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:
     r.timer_ticks = 0
     r.stalled_ticks = 0
     r.status_ticks = 0  # progress: only a replica stalled for a whole period asks
-    r.failed_view_changes = 0
+    if height > r.reproposed_top:
+        r.failed_view_changes = 0  # a request new to this view executed (§4.5.2)
     r.commits.pop(height, None)

@@ -94,6 +94,11 @@ class Slot:
     pre_prepare: SignedMessage | None = None
     prepares: dict[NodeId, SignedMessage] = field(default_factory=dict)
     prepared: bool = False
+    # Replica ticks when this replica accepted the pre-prepare (so sent its PREPARE) and
+    # took prepared (so sent its COMMIT): a STATUS is answered only with messages old
+    # enough not to be merely in flight (status.py).
+    accepted_tick: int = 0
+    prepared_tick: int = 0
 
     @property
     def message(self) -> PrePrepare | None:
@@ -107,6 +112,9 @@ class Replica:
     view: int = 0
     view_changing: bool = False
     failed_view_changes: int = 0
+    # The highest sequence the NEW-VIEW of this view re-proposed (max-s): committing one
+    # of those is not yet progress of the new view (view_timeout_ticks).
+    reproposed_top: int = 0
     stable: StableCheckpoint = GENESIS_CHECKPOINT
     committed_height: int = 0
     committed_hash: bytes = GENESIS_HASH
@@ -214,7 +222,11 @@ class Replica:
         """The view-change timer doubles with each view that failed to commit (§4.5.2),
         up to VIEW_TIMEOUT_DOUBLINGS_MAX times: doubling lets the timeout outgrow an
         unknown message delay after GST, the cap keeps a run of failed views (lost
-        messages, silent primaries) from freezing the cluster for minutes. Any commit
-        resets it (`mark_committed`)."""
+        messages, silent primaries) from freezing the cluster for minutes. It resets when
+        a request commits that the new view did not merely re-propose (`mark_committed`;
+        §4.5.2: "before it executes a request in the new view that it had not executed
+        previously"): re-proposals commit in every view that installs, so resetting on
+        them kept the timer at its base on 7 loaded real processes whose commit latency
+        had outgrown it, and the cluster changed view every few seconds."""
         doublings = min(self.failed_view_changes, VIEW_TIMEOUT_DOUBLINGS_MAX)
         return self.config.view_timeout_ticks << doublings

@@ -377,4 +377,5 @@ def install_new_view(r: Replica, fx: EffectsBuilder, new_view: NewView,
     # Fresh sequence numbers start right above max-s, whatever this replica assigned
     # in an earlier view of its own.
     r.assigned_sequence = max(selection.max_s, r.committed_height, r.low_water_mark)
+    r.reproposed_top = selection.max_s
     r.replay_needed = True

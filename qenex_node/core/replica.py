@@ -131,7 +131,8 @@ class Replica:
         refused = [n for n in effects.notes if isinstance(n, Rejected)]
         extra = []
         if refused:
-            leader = self.engine.status().leader
+            status = self.engine.status()
+            leader = status.leader if status.leader is not None else status.forward_to
             if refused[0].reason == RejectReason.NOT_LEADER and leader not in (None,
                                                                               self.node_id):
                 # They stay "proposed" here and come back to pending if no block with

@@ -67,19 +67,36 @@ def header_block(height: int, parent: bytes, timestamp_ms: int, state_height: in
 
 
 # ------------------------------------------------------------------ STATUS (TOCS §5.2)
+def ticks_until_status(eng: PbftEngine, limit: int) -> tuple[int, Status | None]:
+    for tick in range(1, limit + 1):
+        for send in eng.step(Tick()).send:
+            if isinstance(send.message, Status):
+                assert send.to is None  # multicast
+                return tick, send.message
+    return limit + 1, None
+
+
 def test_stalled_replica_multicasts_its_status_once_per_period() -> None:
     """A backup missing a PREPARE makes no progress: after one status period it says
-    what it holds for each uncommitted sequence, and again every period."""
+    what it holds for each uncommitted sequence, and again every period (the view
+    change its view timer starts meanwhile keeps it stalled)."""
     eng = engine(1, heartbeat_ticks=PERIOD)
     pp = pre_prepare(1, GENESIS_HASH)
     receive(eng, 0, pp)
     receive(eng, 1, Prepare(0, 1, pp.digest, 1))
     receive(eng, 2, Prepare(0, 1, pp.digest, 2))
-    status = Status(0, False, 0, 0, (SlotStatus(1, True, (1, 2), ()),), 1)
-    for _ in range(2):
-        assert eng.step(Tick()) == api.Effects()
-        assert eng.step(Tick()) == api.Effects()
-        assert eng.step(Tick()) == api.Effects(send=(Send(None, status),))
+    wait, status = ticks_until_status(eng, 10 * PERIOD)
+    assert (wait, status) == (PERIOD, Status(0, False, 0, 0, (SlotStatus(1, True, (1, 2), ()),),
+                                             1))
+    assert [ticks_until_status(eng, 10 * PERIOD)[0] for _ in range(4)] == [PERIOD] * 4
+
+
+def test_status_period_is_at_least_a_quarter_of_the_view_timeout() -> None:
+    """A pipelined replica always waits for some sequence: with a status period near the
+    commit latency every replica of a loaded cluster would ask all the time."""
+    eng = engine(1, heartbeat_ticks=PERIOD, view_timeout_ticks=40)
+    receive(eng, 0, pre_prepare(1, GENESIS_HASH))
+    assert ticks_until_status(eng, 40)[0] == 10
 
 
 def test_replica_that_commits_sends_no_status() -> None:
@@ -91,13 +108,15 @@ def test_replica_that_commits_sends_no_status() -> None:
 def test_status_is_answered_with_the_same_own_votes_it_lacks() -> None:
     """Replica 2 prepared and committed n = 1; replica 1's status shows neither its
     PREPARE nor its COMMIT: it re-sends exactly those two messages, to 1 only."""
-    eng, pp = prepared_backup(node=2)
+    eng, pp = prepared_backup(node=2, heartbeat_ticks=PERIOD)
+    eng.step(Tick())  # half a period: what 1 lacks was lost, not delayed
     status = Status(0, False, 0, 0, (SlotStatus(1, True, (1,), ()),), 1)
     effects = receive(eng, 1, status)
     assert effects == api.Effects(send=(Send(1, Prepare(0, 1, pp.digest, 2)),
                                         Send(1, Commit(0, 1, pp.digest, 2))))
     # Already holding 2's prepare: only the commit goes.
-    eng2, _ = prepared_backup(node=2)
+    eng2, _ = prepared_backup(node=2, heartbeat_ticks=PERIOD)
+    eng2.step(Tick())
     held = Status(0, False, 0, 0, (SlotStatus(1, True, (1, 2), ()),), 3)
     assert receive(eng2, 3, held).send == (Send(3, Commit(0, 1, pp.digest, 2)),)
 
@@ -108,13 +127,44 @@ def test_primary_resends_its_pre_prepare_byte_for_byte() -> None:
     eng = engine(0, heartbeat_ticks=PERIOD)
     sent = eng.step(Propose((b"tx",), 1_000)).send[0].message
     receive(eng, 0, sent)  # the driver hands the primary its own signed copy
+    eng.step(Tick())
     effects = receive(eng, 3, Status(0, False, 0, 0, (), 3))
     assert effects == api.Effects(send=(Send(3, sent),))
     assert canonical.encode(effects.send[0].message) == canonical.encode(sent)
 
 
+def test_status_is_not_answered_with_messages_still_in_flight() -> None:
+    """A status that lists our PREPARE and COMMIT as missing right after we sent them
+    (a loaded cluster: every pipelined replica waits for something) gets nothing: those
+    messages are on their way. Half a period later they count as lost and go again."""
+    eng, pp = prepared_backup(node=2, heartbeat_ticks=2 * PERIOD)
+    status = Status(0, False, 0, 0, (SlotStatus(1, True, (1,), ()),), 1)
+    assert receive(eng, 1, status).send == ()
+    for _ in range(PERIOD - 1):
+        eng.step(Tick())
+    assert receive(eng, 3, status).send == ()
+    eng.step(Tick())
+    assert receive(eng, 1, status).send == (Send(1, Prepare(0, 1, pp.digest, 2)),
+                                            Send(1, Commit(0, 1, pp.digest, 2)))
+
+
+def test_fresh_commit_waits_while_an_old_prepare_goes_again() -> None:
+    """The age counts per message: a PREPARE sent long ago goes, the COMMIT just sent
+    (the slot prepared only now) does not."""
+    eng = engine(2, heartbeat_ticks=PERIOD)
+    pp = pre_prepare(1, GENESIS_HASH)
+    receive(eng, 0, pp)
+    eng.step(Tick())
+    for voter in (1, 3):
+        receive(eng, voter, Prepare(0, 1, pp.digest, voter))
+    assert eng.replica.slots[1].prepared
+    status = Status(0, False, 0, 0, (SlotStatus(1, True, (1,), ()),), 1)
+    assert receive(eng, 1, status).send == (Send(1, Prepare(0, 1, pp.digest, 2)),)
+
+
 def test_status_answers_are_rate_limited_per_requester() -> None:
-    eng, _ = prepared_backup(node=2)
+    eng, _ = prepared_backup(node=2, heartbeat_ticks=PERIOD)
+    eng.step(Tick())
     status = Status(0, False, 0, 0, (), 1)
     assert receive(eng, 1, status).send
     assert receive(eng, 1, status) == api.Effects(notes=(Rejected(
@@ -182,6 +232,37 @@ def test_view_timeout_resets_after_progress() -> None:
     assert eng.status().committed_height == 1
     eng.step(Propose((b"tx",), 1_000))
     assert ticks_until_view_change(eng) == 10
+
+
+def test_committing_only_reproposals_does_not_reset_the_view_timeout() -> None:
+    """§4.5.2: the doubled timeout holds until the new view executes a request it had
+    not executed before. The NEW-VIEW's re-proposal of n = 1 commits in view 1: not yet
+    progress (timeout still 4 x 10 ticks); the fresh n = 2 is."""
+    eng = engine(2)
+    eng.step(Restore(((KEY_VIEW, ViewRecord(0, False, 2)),), 0, b"", EMPTY_ROOT))
+    pp = pre_prepare(1, GENESIS_HASH)
+    receive(eng, 0, pp)
+    for voter in (1, 3):
+        receive(eng, voter, Prepare(0, 1, pp.digest, voter))
+    cert = eng.replica.prepared_certs[1]
+    changes = tuple(signed(i, ViewChange(1, 0, (), (cert,) if i == 0 else (), i))
+                    for i in (0, 1, 3))
+    receive(eng, 1, NewView(1, changes, (signed(1, PrePrepare(1, 1, pp.digest, pp.block)),)))
+    for voter in (1, 3):
+        receive(eng, voter, Prepare(1, 1, pp.digest, voter))
+    for voter in (1, 2, 3):
+        receive(eng, voter, Commit(1, 1, pp.digest, voter))
+    assert eng.status().committed_height == 1 and eng.status().view == 1
+    eng.step(Propose((b"tx",), 1_000))  # a request waits: the timer runs
+    assert eng.replica.view_timeout_ticks() == 40
+    fresh = pre_prepare(2, pp.digest, view=1)
+    receive(eng, 1, fresh)
+    for voter in (0, 3):
+        receive(eng, voter, Prepare(1, 2, fresh.digest, voter))
+    for voter in (0, 2, 3):
+        receive(eng, voter, Commit(1, 2, fresh.digest, voter))
+    assert eng.status().committed_height == 2
+    assert eng.replica.view_timeout_ticks() == 10
 
 
 # ------------------------------------------------------------------ header checks
@@ -306,7 +387,7 @@ def reproposed_in_view_1(node: int, commits_from: tuple[int, ...]
                          ) -> tuple[PbftEngine, PrePrepare]:
     """Replica `node` prepared (0, 1) and holds view-0 COMMITs from `commits_from`; then
     NEW-VIEW(1) re-proposes the block at 1 (primary 1)."""
-    eng, pp = prepared_backup(node=node)
+    eng, pp = prepared_backup(node=node, heartbeat_ticks=PERIOD)
     for voter in commits_from:
         receive(eng, voter, Commit(0, 1, pp.digest, voter))
     cert = eng.replica.prepared_certs[1]
@@ -334,6 +415,7 @@ def test_committed_replica_resends_its_commit_for_a_reproposed_block() -> None:
     eng, pp = reproposed_in_view_1(2, (1, 2, 3))
     assert eng.status().committed_height == 1 and not eng.replica.slots[1].prepared
     laggard = Status(1, False, 0, 0, (SlotStatus(1, True, (1, 3), (1, 3)),), 3)
+    eng.step(Tick())
     effects = receive(eng, 3, laggard)
     assert effects == api.Effects(send=(Send(3, Prepare(1, 1, pp.digest, 2)),
                                         Send(3, Commit(1, 1, pp.digest, 2))))

@@ -110,9 +110,9 @@ def pre_prepare(height: int, parent: bytes, view: int = 0, txs: tuple[bytes, ...
     return PrePrepare(view, height, block.block_hash, block)  # type: ignore[attr-defined]
 
 
-def prepared_backup(node: int = 1) -> tuple[PbftEngine, PrePrepare]:
+def prepared_backup(node: int = 1, **overrides: object) -> tuple[PbftEngine, PrePrepare]:
     """A backup holding PRE-PREPARE(0, 1) and all backups' prepares for it."""
-    eng = engine(node)
+    eng = engine(node, **overrides)
     pp = pre_prepare(1, GENESIS_HASH)
     receive(eng, 0, pp)
     for voter in (1, 2, 3):

@@ -44,11 +44,7 @@ def _converged(cluster: Cluster) -> bool:
     return len({(s.height, s.state_root) for s in statuses}) == 1
 
 
-# PBFT is out for now: since the issue-11/fix-liveness engine changes a real 7-process
-# PBFT cluster stalls in repeated view changes once the killed nodes restart ("commits
-# after restart" times out; it passed before those merges). Tracked in issue 11; the
-# simulator runs of PBFT all pass, so the cause is something only real processes do.
-REAL_PROCESS_ENGINES = tuple(name for name in engine_names() if name != "pbft")
+REAL_PROCESS_ENGINES = engine_names()
 
 
 @pytest.mark.parametrize("algorithm", REAL_PROCESS_ENGINES)

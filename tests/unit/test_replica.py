@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from consensus.api import EngineConfig, Rejected, RejectReason, Restore, create_engine
+from consensus.pbft.messages import Prepare
 from consensus.types import GENESIS_HASH, Validator, ValidatorSet
 from crypto.simulated import SimulatedSigner, SimulatedVerifier
 from ledger.receipts import AppliedBlock, TxCheck
@@ -173,6 +174,29 @@ def test_a_backup_forwards_its_batch_to_the_primary():
     assert replica.admit(b"tx-1", check) == AddResult.ADDED
     plan = replica.propose(now_ms=1_000)
     assert plan.sends == (Outbound(0, TransactionBatch((b"tx-1",), 1)),)
+    run(replica, plan)
+
+
+def test_a_node_changing_view_alone_forwards_to_the_primary_the_others_follow():
+    """TOCS 2002 §4.1: a client's request reaches the primary the others follow. A backup
+    whose view timer fired alone holds nothing back: once f + 1 others show (by their
+    normal-case messages) that they still work in view 0, batches go to primary 0 -
+    while the node itself still reports no leader (it accepts nothing of view 0)."""
+    replica = make_replica(node=1)
+    signers = {i: SimulatedSigner(SEED, i, CHAIN) for i in range(NODES)}
+    assert replica.admit(b"tx-1", TxCheck(tx_id(b"tx-1"), True)) == AddResult.ADDED
+    run(replica, replica.propose(now_ms=1_000))  # forwarded; the view timer runs
+    ticks(replica, 400)
+    assert replica.engine.status().role == "view_change"
+    assert replica.admit(b"tx-2", TxCheck(tx_id(b"tx-2"), True)) == AddResult.ADDED
+    assert run(replica, replica.propose(now_ms=5_000)).sends == ()  # nobody to send to
+    for voter in (2, 3):  # f + 1 = 2 replicas still in view 0
+        vote = Prepare(0, 1, b"\x02" * 32, voter)
+        run(replica, replica.receive(voter, vote, signers[voter].sign(vote)))
+    assert replica.engine.status().leader is None
+    plan = replica.propose(now_ms=6_000)
+    # tx-1 too: its forward timed out with the view, so it goes again.
+    assert [(o.to, sorted(o.message.txs)) for o in plan.sends] == [(0, [b"tx-1", b"tx-2"])]
     run(replica, plan)
 
 
