@@ -10,8 +10,9 @@ Every failure is a `QenexError(code, reason, detail)`: `code` is the gRPC status
 `reason` the node's stable reason name (trailing metadata `qenex-reason`), `detail` text
 for humans. Queries return the protobuf responses (`proto.qenex.v1.node_pb2`), checked on
 the way in: block hashes and tx roots are recomputed here, and with `prove=True` the
-Merkle proofs are verified here (a bad proof raises reason "BAD_PROOF"). Commit
-certificates are not checked by the SDK: that needs the validator set (a later step).
+Merkle proofs are verified here (a bad proof raises reason "BAD_PROOF"); evidence items
+are checked against their own canonical bytes. Commit certificates and the signatures in
+evidence are not checked by the SDK: that needs the validator set (a later step).
 
 Account key files: the client key format of `qenex_node.client_keys` (what `qenex testnet`
 writes to clients/clientK.json: JSON, mode 0600, seed in the clear, for test networks). A
@@ -29,6 +30,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from consensus import canonical
+from consensus.tendermint.messages import DuplicateVoteEvidence
 from consensus.types import merkle_root, merkle_verify
 from crypto import schemes
 from ledger import tx as ledger_tx
@@ -185,6 +187,25 @@ def verify_transaction(tx_id: bytes, msg: node_pb2.GetTransactionResponse) -> No
         raise _bad_proof("transaction proof does not lead to the header's tx_root")
 
 
+def verify_evidence(item: node_pb2.Evidence) -> None:
+    """The flat fields of an evidence item must say what its canonical bytes say."""
+    try:
+        piece = canonical.decode(item.evidence)
+    except canonical.CanonicalError as exc:
+        raise _bad_proof(f"evidence at height {item.height}: undecodable ({exc})") from None
+    if not isinstance(piece, DuplicateVoteEvidence):
+        raise _bad_proof(f"evidence at height {item.height}: not a DuplicateVoteEvidence")
+    vote, other = piece.vote, piece.vote_b.message
+    claimed = (item.validator, item.evidence_height, item.round,
+               consensus_pb2.TendermintVoteStep.Name(item.vote_type), item.block_a,
+               item.block_b, item.signature_a, item.signature_b)
+    actual = (piece.validator, vote.height, vote.round, vote.step.name, vote.block_hash,
+              getattr(other, "block_hash", None), piece.vote_a.signature,
+              piece.vote_b.signature)
+    if claimed != actual:
+        raise _bad_proof(f"evidence at height {item.height}: fields differ from its bytes")
+
+
 # ------------------------------------------------------------ the client
 class QenexClient:
     def __init__(self, target: str, *, timeout_s: float = TIMEOUT_S_DEFAULT,
@@ -301,6 +322,23 @@ class QenexClient:
         block = self._unary(self._stub.GetBlock, request).block
         verify_block(block)
         return block
+
+    def get_evidence(self, from_height: int = 0, to_height: int = 0,
+                     validator: int | None = None, limit: int = 0
+                     ) -> node_pb2.GetEvidenceResponse:
+        """One page of committed equivocation evidence at heights [from_height, to_height]
+        (0 = the tip), against `validator` or anyone, at most `limit` items (0 = the node's
+        default, 100; above 1,000 is refused with BAD_REQUEST). Page on with
+        from_height=response.next_height until it is 0. Each item is checked against its
+        canonical bytes (BAD_PROOF)."""
+        request = node_pb2.GetEvidenceRequest(from_height=from_height, to_height=to_height,
+                                              limit=limit)
+        if validator is not None:
+            request.validator = validator
+        response = self._unary(self._stub.GetEvidence, request)
+        for item in response.items:
+            verify_evidence(item)
+        return response
 
     def watch(self, from_height: int = 0) -> Iterator[node_pb2.Event]:
         """Events until the caller stops iterating (closing the generator cancels the call)."""

@@ -9,8 +9,10 @@ Tables (all values sealed by codec.seal, all payloads consensus.canonical bytes)
     engine    record key (UTF-8)       -> engine's durable value
     guard     record key (UTF-8)       -> signing guard's durable value
     archive   height (8 B)             -> zlib(blocks payload): the compressed warm tier
+    evidence, evidence_validator       -> the evidence index (ledger/storage/evidence.py)
 
-A block's commit (block, receipts, changed accounts, engine records, meta) is ONE write.
+A block's commit (block, receipts, changed accounts, engine records, evidence index, meta)
+is ONE write.
 """
 from __future__ import annotations
 
@@ -26,8 +28,16 @@ from ledger.genesis import Genesis
 from ledger.receipts import AppliedBlock
 from ledger.state_tree import StateTree
 from ledger.storage.codec import StorageCorruption, StorageError, seal, unseal
+from ledger.storage.evidence import (
+    BY_VALIDATOR_TABLE,
+    EVIDENCE_TABLE,
+    EvidencePage,
+    evidence_ops,
+    query_evidence,
+)
 
-TABLES = (b"meta", b"blocks", b"hashes", b"txs", b"accounts", b"engine", b"guard", b"archive")
+TABLES = (b"meta", b"blocks", b"hashes", b"txs", b"accounts", b"engine", b"guard", b"archive",
+          EVIDENCE_TABLE, BY_VALIDATOR_TABLE)
 ARCHIVE_ZLIB_LEVEL = 6
 
 Op = tuple[bytes, bytes, bytes | None]  # (table, key, sealed value or None = delete)
@@ -72,6 +82,11 @@ class StoreBase:
         raise NotImplementedError
 
     def _iter(self, table: bytes) -> Iterator[tuple[bytes, bytes]]:
+        raise NotImplementedError
+
+    def _scan(self, table: bytes, start: bytes, stop: bytes,
+              count_max: int | None) -> list[tuple[bytes, bytes]]:
+        """Pairs with start <= key < stop in key order, at most `count_max` (None: all)."""
         raise NotImplementedError
 
     def _write(self, ops: Sequence[Op]) -> None:
@@ -125,8 +140,10 @@ class StoreBase:
     # ------------------------------------------------------------ the block commit
     def commit_block(self, block: Block, certificate: Certificate | None, applied: AppliedBlock,
                      state_changes: Iterable[tuple[bytes, bytes | None]],
-                     engine_records: Iterable[Any] = ()) -> None:
-        """Block, receipts, changed accounts, engine records and meta in ONE synced write."""
+                     engine_records: Iterable[Any] = (), evidence: Iterable[Any] = ()) -> None:
+        """Block, receipts, changed accounts, engine records, the index of the evidence
+        the block carries (pieces with a `validator`, in block order) and meta in ONE
+        synced write."""
         height = block.header.height
         if height != self.height + 1 or applied.height != height:
             raise StorageError(f"commit of block {height} at stored height {self.height}")
@@ -139,6 +156,7 @@ class StoreBase:
             ops.append((b"accounts", address,
                         None if data is None else seal(b"accounts", address, data)))
         ops += _record_ops(b"engine", engine_records)
+        ops += evidence_ops(height, evidence)
         ops += [self._put(b"meta", b"height", height),
                 self._put(b"meta", b"block_hash", block.block_hash),
                 self._put(b"meta", b"state_root", applied.state_root)]
@@ -205,6 +223,12 @@ class StoreBase:
         if stored is None or index >= len(stored.block.txs):
             raise StorageCorruption(f"tx {tx_id.hex()} points at missing block {height}")
         return TxRecord(tx_id, height, index, success, reason, stored.block.txs[index])
+
+    def evidence(self, from_height: int, to_height: int, *, validator: int | None = None,
+                 limit: int) -> EvidencePage:
+        """Committed evidence at heights [from_height, to_height], optionally only against
+        `validator`: range scans of the evidence index, paged by `next_height`."""
+        return query_evidence(self, from_height, to_height, validator, limit)
 
     def account(self, address: bytes) -> Account | None:
         raw = self._get(b"accounts", address)

@@ -84,6 +84,22 @@ class LmdbStore(StoreBase):
             yield from batch
             last = batch[-1][0]
 
+    def _scan(self, table: bytes, start: bytes, stop: bytes,
+              count_max: int | None) -> list[tuple[bytes, bytes]]:
+        # One short read transaction; callers bound `count_max` (None only for a range
+        # they know is small, such as one block's evidence).
+        out: list[tuple[bytes, bytes]] = []
+        with self._env.begin(db=self._dbs[table]) as txn:
+            cursor = txn.cursor()
+            found = cursor.set_range(start)
+            while found and (count_max is None or len(out) < count_max):
+                key = bytes(cursor.key())
+                if key >= stop:
+                    break
+                out.append((key, bytes(cursor.value())))
+                found = cursor.next()
+        return out
+
     def _write(self, ops: Sequence[Op]) -> None:
         while True:
             try:

@@ -60,6 +60,13 @@ class MemoryStore(StoreBase):
         self._check_open()
         yield from sorted(self._tables[table].items())
 
+    def _scan(self, table: bytes, start: bytes, stop: bytes,
+              count_max: int | None) -> list[tuple[bytes, bytes]]:
+        # A sort per call: fine for the simulator's and tests' small tables.
+        self._check_open()
+        found = sorted((k, v) for k, v in self._tables[table].items() if start <= k < stop)
+        return found if count_max is None else found[:count_max]
+
     def _write(self, ops: Sequence[Op]) -> None:
         self._check_open()
         if self._fail_writes:

@@ -87,6 +87,28 @@ class NodeStatusView:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceView:
+    """One committed piece of equivocation evidence (qenex_node/api/evidence.py)."""
+    height: int  # the committed block that carries it
+    index: int  # its place among that block's evidence
+    validator: int  # the accused
+    evidence_height: int  # where the two votes were cast
+    round: int
+    vote_type: str  # "PREVOTE" | "PRECOMMIT"
+    block_a: bytes  # the smaller block id (b"" = nil)
+    block_b: bytes
+    signature_a: bytes
+    signature_b: bytes
+    evidence: bytes  # canonical bytes of the piece
+
+
+@dataclass(frozen=True, slots=True)
+class EvidencePageView:
+    items: tuple[EvidenceView, ...]
+    next_height: int  # from_height of the next page; 0 when done
+
+
+@dataclass(frozen=True, slots=True)
 class NodeEvent:
     kind: str  # "block_committed" | "transaction_committed" | "leader_changed"
     height: int = 0
@@ -116,6 +138,12 @@ class NodeBackend(Protocol):
         ...
 
     async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
+        ...
+
+    async def get_evidence(self, from_height: int, to_height: int, validator: int | None,
+                           limit: int) -> EvidencePageView:
+        """Committed evidence at heights [from_height, to_height] (0 = the tip), against
+        `validator` or anyone; `limit` (already checked by the service) bounds a page."""
         ...
 
     async def status(self) -> NodeStatusView: ...

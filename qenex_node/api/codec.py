@@ -16,6 +16,8 @@ from consensus.types import BlockHeader, Certificate, SignedMessage
 from ledger.errors import Reason
 from proto.qenex.v1 import block_pb2, consensus_pb2, node_pb2, transaction_pb2
 from qenex_node.api.backend import (
+    EvidencePageView,
+    EvidenceView,
     NodeEvent,
     NodeStatusView,
     StateProofView,
@@ -134,6 +136,20 @@ def status_to_pb(view: NodeStatusView) -> node_pb2.NodeStatus:
         view=view.view, leader=LEADER_UNKNOWN if view.leader is None else view.leader,
         role=view.role, peers_connected=view.peers_connected, mempool_txs=view.mempool_txs,
         version=view.version)
+
+
+def evidence_to_pb(view: EvidenceView) -> node_pb2.Evidence:
+    return node_pb2.Evidence(
+        height=view.height, index=view.index, validator=view.validator,
+        evidence_height=view.evidence_height, round=view.round,
+        vote_type=consensus_pb2.TendermintVoteStep.Value(view.vote_type),
+        block_a=view.block_a, block_b=view.block_b, signature_a=view.signature_a,
+        signature_b=view.signature_b, evidence=view.evidence)
+
+
+def evidence_page_to_pb(page: EvidencePageView) -> node_pb2.GetEvidenceResponse:
+    return node_pb2.GetEvidenceResponse(items=[evidence_to_pb(v) for v in page.items],
+                                        next_height=page.next_height)
 
 
 def event_to_pb(event: NodeEvent) -> node_pb2.Event:

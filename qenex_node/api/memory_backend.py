@@ -26,6 +26,7 @@ from ledger.ledger import Ledger
 from ledger.state_tree import PROOF_SCHEME
 from qenex_node.api.backend import (
     BackendRefusal,
+    EvidencePageView,
     NodeEvent,
     NodeStatusView,
     StateProofView,
@@ -274,6 +275,11 @@ class InMemoryBackend:
         if height is None or not 1 <= height <= len(self._chain):
             return None
         return self._chain[height - 1]
+
+    async def get_evidence(self, from_height: int, to_height: int, validator: int | None,
+                           limit: int) -> EvidencePageView:
+        # One node and no consensus: nobody can equivocate, so no evidence is ever committed.
+        return EvidencePageView((), 0)
 
     async def transfer_leadership(self, to: int) -> int | None:
         raise BackendRefusal("NOT_SUPPORTED", "a single in-memory node has no leader to hand on")

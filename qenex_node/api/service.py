@@ -25,6 +25,7 @@ import trio
 from proto.qenex.v1 import node_pb2, node_pb2_grpc
 from qenex_node.api import codec
 from qenex_node.api.backend import BackendRefusal, NodeBackend, StateProofView
+from qenex_node.api.evidence import EVIDENCE_LIMIT_DEFAULT, EVIDENCE_LIMIT_MAX
 from qenex_node.api.status_codes import REASON_METADATA_KEY, code_for_reason, status_message
 from qenex_node.api.watch import EventBridge, WatchFailure
 
@@ -141,6 +142,20 @@ class NodeService(node_pb2_grpc.NodeServicer):
             abort(context, "NOT_FOUND", f"no committed block at {what}")
         return node_pb2.GetBlockResponse(block=codec.committed_block_to_pb(item,
                                                                            self._vote_encoder))
+
+    def GetEvidence(self, request: node_pb2.GetEvidenceRequest,
+                    context: grpc.ServicerContext) -> node_pb2.GetEvidenceResponse:
+        limit = request.limit or EVIDENCE_LIMIT_DEFAULT
+        if limit > EVIDENCE_LIMIT_MAX:
+            abort(context, "BAD_REQUEST", f"limit {limit} is above the maximum "
+                  f"{EVIDENCE_LIMIT_MAX}; page with next_height instead")
+        if request.to_height and request.from_height > request.to_height:
+            abort(context, "BAD_REQUEST", f"from_height {request.from_height} is above "
+                  f"to_height {request.to_height}")
+        validator = request.validator if request.HasField("validator") else None
+        page = self._call(context, self._backend.get_evidence, request.from_height,
+                          request.to_height, validator, limit)
+        return codec.evidence_page_to_pb(page)
 
     def GetStatus(self, request: node_pb2.GetStatusRequest,
                   context: grpc.ServicerContext) -> node_pb2.NodeStatus:

@@ -24,12 +24,14 @@ from ledger.receipts import TxOutcome
 from ledger.state_tree import PROOF_SCHEME
 from qenex_node.api.backend import (
     BackendRefusal,
+    EvidencePageView,
     NodeEvent,
     NodeStatusView,
     StateProofView,
     SubmitResult,
     TransactionRecord,
 )
+from qenex_node.api.evidence import evidence_view
 from qenex_node.core.mempool import AddResult
 from qenex_node.core.replica import Replica
 from qenex_node.core.sync import CommittedBlock
@@ -227,6 +229,18 @@ class RuntimeBackend:
             else:
                 target = height
             return self.storage.committed(target) if target else None
+
+        return await trio.to_thread.run_sync(read)
+
+    async def get_evidence(self, from_height: int, to_height: int, validator: int | None,
+                           limit: int) -> EvidencePageView:
+        def read() -> EvidencePageView:
+            store = self.storage.store
+            page = store.evidence(from_height, to_height or store.height, validator=validator,
+                                  limit=limit)
+            return EvidencePageView(tuple(evidence_view(r.height, r.index, r.validator,
+                                                        r.evidence) for r in page.records),
+                                    page.next_height)
 
         return await trio.to_thread.run_sync(read)
 

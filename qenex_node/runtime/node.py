@@ -16,7 +16,7 @@ from typing import Any
 import trio
 import yaml
 
-from consensus.api import EngineConfig, Restore, Tick, create_engine
+from consensus.api import EngineConfig, Restore, Tick, create_engine, engine_class
 from consensus.types import SignedMessage, Validator, ValidatorSet
 from crypto.keystore import (
     FileKeyStoreConfig,
@@ -38,7 +38,7 @@ from qenex_node.runtime.driver import Driver, ProposeNow
 from qenex_node.runtime.logs import configure_logging, node_logger
 from qenex_node.runtime.metrics import NodeMetrics, serve_http
 from qenex_node.runtime.peers import PeerLink
-from qenex_node.runtime.storage import LedgerStorage
+from qenex_node.runtime.storage import LedgerStorage, evidence_extractor
 from qenex_node.transport.channel import PqChannelFactory
 from qenex_node.transport.codec import fill_proto
 from qenex_node.transport.envelopes import EnvelopeOutbox
@@ -131,8 +131,9 @@ class NodeRuntime:
         if genesis.chain_id != cfg.chain_id:
             raise StartupError(f"{cfg.genesis_path}: chain_id {genesis.chain_id!r} is not "
                                f"{cfg.chain_id!r}")
-        self.storage = LedgerStorage.open(str(cfg.data_dir / "ledger"), genesis,
-                                          cfg.storage_map_bytes)
+        self.storage = LedgerStorage.open(
+            str(cfg.data_dir / "ledger"), genesis, cfg.storage_map_bytes,
+            evidence_extractor(engine_class(cfg.consensus.algorithm)))
         engine_cfg = engine_config(cfg, self.validators, self.verifier)
         mempool = Mempool(MempoolLimits(txs_max=cfg.mempool_txs_max,
                                         bytes_max=cfg.mempool_bytes_max,

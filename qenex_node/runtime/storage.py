@@ -7,11 +7,16 @@ several blocks, the engine's records ride with the last block: a crash between t
 writes leaves the ledger a block or two ahead of the engine's records, which is the normal
 restart case (the engine learns the ledger's height from `Restore`), and none of this
 step's messages were sent yet, so nothing that left the node is contradicted.
+
+Evidence: engines that put misbehaviour evidence in blocks (Tendermint) say how to read
+it back (`evidence_in_block` on the engine class); each committed block's pieces are
+indexed in that block's own write, on every path that commits a block (the engine's own
+commits and catch-up alike both arrive here as plan blocks).
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from consensus.api import Persist
 from consensus.types import Block, Certificate
@@ -21,12 +26,22 @@ from ledger.receipts import AppliedBlock, TxCheck
 from ledger.storage.lmdb_store import LmdbStore
 from qenex_node.core.sync import CommittedBlock
 
+EvidenceExtractor = Callable[[Block], Sequence[object]]
+
+
+def evidence_extractor(engine_class: type) -> EvidenceExtractor | None:
+    """The engine class's reader of the evidence its blocks carry; None for engines that
+    have none (PBFT, Raft, HotStuff)."""
+    return getattr(engine_class, "evidence_in_block", None)
+
 
 class LedgerStorage:
-    def __init__(self, store: LmdbStore, ledger: Ledger) -> None:
+    def __init__(self, store: LmdbStore, ledger: Ledger,
+                 evidence_in_block: EvidenceExtractor | None = None) -> None:
         self.store = store
         self.ledger = ledger
         self.lock = threading.Lock()
+        self._evidence_in_block = evidence_in_block
 
     @property
     def height(self) -> int:
@@ -42,7 +57,8 @@ class LedgerStorage:
         return check, (account.nonce if account is not None else None)
 
     @classmethod
-    def open(cls, path: str, genesis: Genesis, map_size_bytes: int) -> LedgerStorage:
+    def open(cls, path: str, genesis: Genesis, map_size_bytes: int,
+             evidence_in_block: EvidenceExtractor | None = None) -> LedgerStorage:
         store = LmdbStore.open(path, map_size_bytes=map_size_bytes)
         store.init_genesis(genesis)
         if store.height == 0:
@@ -53,7 +69,7 @@ class LedgerStorage:
                 raise RuntimeError(f"stored state root at height {store.height} does not match "
                                    "the stored accounts: the store is damaged; restore it from "
                                    "a snapshot or resync this node from its peers")
-        return cls(store, ledger)
+        return cls(store, ledger, evidence_in_block)
 
     def write_step(self, persist: Sequence[Persist],
                    blocks: Sequence[tuple[Block, Certificate]]) -> list[AppliedBlock]:
@@ -70,8 +86,9 @@ class LedgerStorage:
         for index, (block, certificate) in enumerate(blocks):
             result = self.ledger.apply(block)
             records = persist if index == len(blocks) - 1 else ()
+            evidence = self._evidence_in_block(block) if self._evidence_in_block else ()
             self.store.commit_block(block, certificate, result.applied, result.state_changes,
-                                    records)
+                                    records, evidence)
             results.append(result.applied)
         return results
 

@@ -209,6 +209,21 @@ def test_get_transaction_and_account(stub, node):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_get_evidence_of_a_single_node_is_empty_and_bounded(stub, node):
+    node.commit(allow_empty=True)
+    answer = stub.GetEvidence(node_pb2.GetEvidenceRequest(validator=0), timeout=5)
+    assert list(answer.items) == [] and answer.next_height == 0
+    at_max = stub.GetEvidence(node_pb2.GetEvidenceRequest(limit=1_000), timeout=5)
+    assert list(at_max.items) == []
+    for bad in (node_pb2.GetEvidenceRequest(limit=1_001),
+                node_pb2.GetEvidenceRequest(from_height=2, to_height=1)):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetEvidence(bad, timeout=5)
+        assert (err.value.code(), reason_of(err.value)) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                            "BAD_REQUEST")
+        assert err.value.details().startswith("BAD_REQUEST: ")
+
+
 # ------------------------------------------------------------ events
 def test_watch_events_live_and_replay(stub, node):
     stub.SubmitTransaction(request(transfer(1)), timeout=5)

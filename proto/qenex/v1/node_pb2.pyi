@@ -246,3 +246,49 @@ class TransferLeadershipResponse(_message.Message):
     started: bool
     leader: int
     def __init__(self, started: _Optional[bool] = ..., leader: _Optional[int] = ...) -> None: ...
+
+class GetEvidenceRequest(_message.Message):
+    __slots__ = ("from_height", "to_height", "validator", "limit")
+    FROM_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TO_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VALIDATOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    from_height: int
+    to_height: int
+    validator: int
+    limit: int
+    def __init__(self, from_height: _Optional[int] = ..., to_height: _Optional[int] = ..., validator: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class Evidence(_message.Message):
+    __slots__ = ("height", "index", "validator", "evidence_height", "round", "vote_type", "block_a", "block_b", "signature_a", "signature_b", "evidence")
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    VALIDATOR_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    VOTE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_A_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_B_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_A_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_B_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    height: int
+    index: int
+    validator: int
+    evidence_height: int
+    round: int
+    vote_type: _consensus_pb2.TendermintVoteStep
+    block_a: bytes
+    block_b: bytes
+    signature_a: bytes
+    signature_b: bytes
+    evidence: bytes
+    def __init__(self, height: _Optional[int] = ..., index: _Optional[int] = ..., validator: _Optional[int] = ..., evidence_height: _Optional[int] = ..., round: _Optional[int] = ..., vote_type: _Optional[_Union[_consensus_pb2.TendermintVoteStep, str]] = ..., block_a: _Optional[bytes] = ..., block_b: _Optional[bytes] = ..., signature_a: _Optional[bytes] = ..., signature_b: _Optional[bytes] = ..., evidence: _Optional[bytes] = ...) -> None: ...
+
+class GetEvidenceResponse(_message.Message):
+    __slots__ = ("items", "next_height")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Evidence]
+    next_height: int
+    def __init__(self, items: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., next_height: _Optional[int] = ...) -> None: ...

@@ -74,6 +74,11 @@ class NodeStub:
                 request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
                 response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
                 _registered_method=True)
+        self.GetEvidence = channel.unary_unary(
+                '/qenex.v1.Node/GetEvidence',
+                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.SerializeToString,
+                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -131,6 +136,14 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEvidence(self, request, context):
+        """Committed evidence of misbehaviour (Tendermint's DuplicateVoteEvidence), oldest
+        first, in pages. Engines that commit no evidence (PBFT, Raft, HotStuff) answer none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +186,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.TransferLeadership,
                     request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.FromString,
                     response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.SerializeToString,
+            ),
+            'GetEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvidence,
+                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.FromString,
+                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -391,6 +409,33 @@ class Node:
             '/qenex.v1.Node/TransferLeadership',
             proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
             proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qenex.v1.Node/GetEvidence',
+            proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.SerializeToString,
+            proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.FromString,
             options,
             channel_credentials,
             insecure,
