@@ -282,7 +282,7 @@ class EngineConfig:
     # Timeouts, in ticks (the driver's tick is `tick_ms`, default 10 ms).
     tick_ms: int = 10
     election_timeout_ticks: int = 100  # Raft: lower bound; randomised in [T, 2T)
-    heartbeat_ticks: int = 10  # Raft heartbeat; PBFT status period (TOCS 2002 §5.2)
+    heartbeat_ticks: int = 10  # Raft heartbeat; PBFT status period, >= view timeout / 4
     view_timeout_ticks: int = 200  # PBFT view change / HotStuff pacemaker / Tendermint base
     round_timeout_delta_ticks: int = 50  # Tendermint: added per round
     # Limits.
