@@ -6,7 +6,6 @@ prints one JSON object on stdout (bytes as hex).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from typing import Any, NoReturn
@@ -14,6 +13,8 @@ from typing import Any, NoReturn
 import click
 from google.protobuf.json_format import MessageToDict
 
+from consensus import canonical
+from consensus.tendermint.evidence import evidence_id
 from proto.qenex.v1 import consensus_pb2
 from qenex_node.sdk import QenexClient, QenexError, SubmitOutcome, load_account_key
 
@@ -238,7 +239,7 @@ def _evidence_dict(item: Any) -> dict[str, Any]:
             "vote_type": consensus_pb2.TendermintVoteStep.Name(item.vote_type),
             "block_a": item.block_a, "block_b": item.block_b,
             "signature_a": item.signature_a, "signature_b": item.signature_b,
-            "evidence": item.evidence, "id": hashlib.sha256(item.evidence).digest()}
+            "evidence": item.evidence, "id": evidence_id(canonical.decode(item.evidence))}
 
 
 def _evidence_lines(items: list[dict[str, Any]], next_height: int) -> list[str]:

@@ -30,14 +30,14 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from consensus import canonical
-from consensus.tendermint.messages import DuplicateVoteEvidence
 from consensus.types import merkle_root, merkle_verify
 from crypto import schemes
 from ledger import tx as ledger_tx
 from ledger.account import ADDRESS_BYTES, Account, encode_account, make_balances
 from ledger.state_tree import PROOF_SCHEME, AccountProof, verify_account_proof
 from proto.qenex.v1 import consensus_pb2, node_pb2, node_pb2_grpc, transaction_pb2
-from qenex_node.api.codec import OTHER_LEAF_ENTRY_BYTES, header_from_pb
+from qenex_node.api.codec import OTHER_LEAF_ENTRY_BYTES, evidence_to_pb, header_from_pb
+from qenex_node.api.evidence import evidence_view
 from qenex_node.api.status_codes import REASON_METADATA_KEY
 from qenex_node.client_keys import ClientKey, ClientKeyError, load_client_key
 
@@ -188,21 +188,13 @@ def verify_transaction(tx_id: bytes, msg: node_pb2.GetTransactionResponse) -> No
 
 
 def verify_evidence(item: node_pb2.Evidence) -> None:
-    """The flat fields of an evidence item must say what its canonical bytes say."""
+    """The flat fields of an evidence item must say what its canonical bytes say: the
+    item is rebuilt from its bytes with the node's own mapping and compared whole."""
     try:
-        piece = canonical.decode(item.evidence)
-    except canonical.CanonicalError as exc:
-        raise _bad_proof(f"evidence at height {item.height}: undecodable ({exc})") from None
-    if not isinstance(piece, DuplicateVoteEvidence):
-        raise _bad_proof(f"evidence at height {item.height}: not a DuplicateVoteEvidence")
-    vote, other = piece.vote, piece.vote_b.message
-    claimed = (item.validator, item.evidence_height, item.round,
-               consensus_pb2.TendermintVoteStep.Name(item.vote_type), item.block_a,
-               item.block_b, item.signature_a, item.signature_b)
-    actual = (piece.validator, vote.height, vote.round, vote.step.name, vote.block_hash,
-              getattr(other, "block_hash", None), piece.vote_a.signature,
-              piece.vote_b.signature)
-    if claimed != actual:
+        view = evidence_view(item.height, item.index, item.validator, item.evidence)
+    except (canonical.CanonicalError, ValueError) as exc:
+        raise _bad_proof(f"evidence at height {item.height}: {exc}") from None
+    if evidence_to_pb(view) != item:
         raise _bad_proof(f"evidence at height {item.height}: fields differ from its bytes")
 
 

@@ -135,3 +135,29 @@ def test_cli_table_json_and_refusal(node):
     refused = run("query", "evidence", "--node", node.target, "--limit", "5000")
     assert refused.exit_code == 1 and "BAD_REQUEST" in refused.output
     assert refused.output.strip().count("\n") == 0
+
+
+def test_sdk_refuses_an_item_whose_fields_differ_from_its_bytes():
+    """A node (or proxy) that reports other fields than the committed bytes say is caught:
+    each item is rebuilt from its bytes and compared whole."""
+    from qenex_node.api.codec import evidence_to_pb
+    from qenex_node.api.evidence import evidence_view
+    from qenex_node.sdk import verify_evidence
+
+    data = canonical.encode(piece(2, 3, round_=1))
+    honest = evidence_to_pb(evidence_view(5, 0, 2, data))
+    verify_evidence(honest)
+    tampered = [("round", 0), ("validator", 1), ("evidence_height", 4), ("block_a", b"")]
+    for field, value in tampered:
+        item = type(honest)()
+        item.CopyFrom(honest)
+        setattr(item, field, value)
+        with pytest.raises(QenexError) as err:
+            verify_evidence(item)
+        assert err.value.reason == "BAD_PROOF", field
+    garbage = type(honest)()
+    garbage.CopyFrom(honest)
+    garbage.evidence = b"\x00not canonical"
+    with pytest.raises(QenexError) as err:
+        verify_evidence(garbage)
+    assert err.value.reason == "BAD_PROOF"
