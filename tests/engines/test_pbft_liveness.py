@@ -47,14 +47,20 @@ from tests.engines.test_pbft_rules import (
 PERIOD = 3  # heartbeat_ticks: the status period in these tests
 
 
+def vote(eng: PbftEngine, pp: PrePrepare, preparers: tuple[int, ...],
+         committers: tuple[int, ...]) -> None:
+    """PREPAREs, then COMMITs, for `pp` (its view and sequence) from the named replicas."""
+    for voter in preparers:
+        receive(eng, voter, Prepare(pp.view, pp.sequence, pp.digest, voter))
+    for voter in committers:
+        receive(eng, voter, Commit(pp.view, pp.sequence, pp.digest, voter))
+
+
 def committed_backup(node: int = 1, **overrides: object) -> tuple[PbftEngine, PrePrepare]:
     eng = engine(node, heartbeat_ticks=PERIOD, **overrides)
     pp = pre_prepare(1, GENESIS_HASH)
     receive(eng, 0, pp)
-    for voter in (1, 2, 3):
-        receive(eng, voter, Prepare(0, 1, pp.digest, voter))
-    for voter in (1, 2, 3):
-        receive(eng, voter, Commit(0, 1, pp.digest, voter))
+    vote(eng, pp, (1, 2, 3), (1, 2, 3))
     assert eng.status().committed_height == 1
     return eng, pp
 
@@ -225,10 +231,7 @@ def test_view_timeout_resets_after_progress() -> None:
     block = make_block(CHAIN, 1, GENESIS_HASH, (b"tx",), 1, 1_000)
     pp = PrePrepare(1, 1, block.block_hash, block)
     receive(eng, 1, pp)
-    for voter in (2, 3):
-        receive(eng, voter, Prepare(1, 1, pp.digest, voter))
-    for voter in (0, 2, 3):
-        receive(eng, voter, Commit(1, 1, pp.digest, voter))
+    vote(eng, pp, (2, 3), (0, 2, 3))
     assert eng.status().committed_height == 1
     eng.step(Propose((b"tx",), 1_000))
     assert ticks_until_view_change(eng) == 10
@@ -247,20 +250,15 @@ def test_committing_only_reproposals_does_not_reset_the_view_timeout() -> None:
     cert = eng.replica.prepared_certs[1]
     changes = tuple(signed(i, ViewChange(1, 0, (), (cert,) if i == 0 else (), i))
                     for i in (0, 1, 3))
-    receive(eng, 1, NewView(1, changes, (signed(1, PrePrepare(1, 1, pp.digest, pp.block)),)))
-    for voter in (1, 3):
-        receive(eng, voter, Prepare(1, 1, pp.digest, voter))
-    for voter in (1, 2, 3):
-        receive(eng, voter, Commit(1, 1, pp.digest, voter))
+    reproposed = PrePrepare(1, 1, pp.digest, pp.block)
+    receive(eng, 1, NewView(1, changes, (signed(1, reproposed),)))
+    vote(eng, reproposed, (1, 3), (1, 2, 3))
     assert eng.status().committed_height == 1 and eng.status().view == 1
     eng.step(Propose((b"tx",), 1_000))  # a request waits: the timer runs
     assert eng.replica.view_timeout_ticks() == 40
     fresh = pre_prepare(2, pp.digest, view=1)
     receive(eng, 1, fresh)
-    for voter in (0, 3):
-        receive(eng, voter, Prepare(1, 2, fresh.digest, voter))
-    for voter in (0, 2, 3):
-        receive(eng, voter, Commit(1, 2, fresh.digest, voter))
+    vote(eng, fresh, (0, 3), (0, 2, 3))
     assert eng.status().committed_height == 2
     assert eng.replica.view_timeout_ticks() == 10
 
