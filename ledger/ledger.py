@@ -169,10 +169,13 @@ class Ledger:
                 outcomes.append(TxOutcome(parsed.tx_id, index, True, ""))
             else:
                 outcomes.append(TxOutcome(parsed.tx_id, index, False, reason.name))
+        nonces = tuple((address, w.nonce) for address, w in sorted(work.items())
+                       if w.nonce > w.base.nonce)
         changes = self._fold(work)
         self._root = self._tree.root()
         self._height, self._block_hash = header.height, block.block_hash
-        applied = AppliedBlock(header.height, block.block_hash, self._root, tuple(outcomes))
+        applied = AppliedBlock(header.height, block.block_hash, self._root, tuple(outcomes),
+                               nonces)
         return BlockResult(applied, changes)
 
     def _fold(self, work: dict[bytes, _Work]) -> tuple[tuple[bytes, bytes], ...]:

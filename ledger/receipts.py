@@ -34,3 +34,7 @@ class AppliedBlock:
     block_hash: bytes
     state_root: bytes
     outcomes: tuple[TxOutcome, ...]
+    # (address, nonce after this block) for every account whose nonce advanced, sorted by
+    # address: a node's mempool learns from it that a sender's gap was filled by a
+    # transaction it never held (admitted at another node), see Mempool.note_committed.
+    nonces: tuple[tuple[bytes, int], ...] = ()

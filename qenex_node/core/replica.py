@@ -337,6 +337,7 @@ class Replica:
                                         f"{block.height}")
         ids = [tx_id(tx) for tx in block.txs]
         self.mempool.remove_committed(ids)
+        self.mempool.note_committed(result.nonces)
         for ident in ids:
             self._committed_ids[ident] = None
         while len(self._committed_ids) > COMMITTED_IDS_MAX:

@@ -44,12 +44,7 @@ def _converged(cluster: Cluster) -> bool:
     return len({(s.height, s.state_root) for s in statuses}) == 1
 
 
-# PBFT is out for now (issue 11). Its STATUS storm is fixed (a 7-process cluster under
-# load no longer livelocks in view changes; see consensus/pbft/status.py), but after the
-# kill -9 restarts a loaded 2-core box still changes view every 2-5 s - views install,
-# commit a little, then wait longer than the view timeout - so "commits after restart"
-# (900 acks in 90 s) passed 1 of 3 measured runs. The simulator runs of PBFT all pass.
-REAL_PROCESS_ENGINES = tuple(name for name in engine_names() if name != "pbft")
+REAL_PROCESS_ENGINES = engine_names()
 
 
 @pytest.mark.parametrize("algorithm", REAL_PROCESS_ENGINES)

@@ -56,6 +56,15 @@ def test_transfer_moves_money_and_consumes_nonce(ledger):
     assert result.applied.state_root == ledger.state_root
 
 
+def test_applied_block_names_each_sender_nonce_it_advanced(ledger):
+    # Mempools of nodes that never held these transactions learn filled gaps from it.
+    txs = [transfer(3, 1, 2, 5), transfer(1, 1, 2, 5), transfer(1, 2, 2, 5),
+           transfer(2, 1, 1, 10**12)]  # the last fails (funds): its nonce is not consumed
+    result = ledger.apply(next_block(ledger, txs))
+    assert [o.success for o in result.applied.outcomes] == [True, True, True, False]
+    assert result.applied.nonces == tuple(sorted([(address(1), 2), (address(3), 1)]))
+
+
 def test_create_account_then_receive_and_spend(ledger):
     new_seed = seed(99)
     outcome, _ = apply_one(ledger, build_create_account(CHAIN, ED, new_seed))

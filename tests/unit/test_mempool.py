@@ -104,6 +104,33 @@ def test_commit_of_the_missing_nonce_elsewhere_releases_the_held_one():
     assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-3", b"alice-4")
 
 
+def test_a_block_committing_the_gap_elsewhere_releases_the_held_one_without_new_input():
+    # A closed-loop client: nonce 1 committed through another node, then nonce 2 reached
+    # this node while it had not yet applied that block, so 2 was held behind a gap only
+    # the block fills. The client sends nothing more until 2 commits.
+    pool = Mempool()
+    alice, bob = b"A" * 20, b"B" * 20
+    assert pool.add(b"a2", b"alice-2", alice, 2, committed_nonce=0) == AddResult.HELD
+    assert pool.cut_batch(10, 10_000, now_ms=0) == ()
+    assert pool.note_committed(((alice, 1), (bob, 7))) == 1
+    assert (pool.held_count, pool.pending_count, len(pool)) == (0, 1, 1)
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-2",)
+
+
+def test_a_held_transaction_whose_nonce_another_took_is_released_to_get_a_receipt():
+    pool = Mempool()
+    alice = b"A" * 20
+    pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0)
+    pool.add(b"a4", b"alice-4", alice, 4, committed_nonce=0)
+    # Nonce 3 committed with other bytes (a client's retry elsewhere): this copy can only
+    # fail, and should, so its waiting client is answered instead of timing out.
+    assert pool.note_committed(((alice, 3),)) == 2
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-3", b"alice-4")
+    assert pool.note_committed(((alice, 2),)) == 0  # older news changes nothing
+    pool.remove_committed([b"a3", b"a4"])
+    assert (len(pool), pool.size_bytes) == (0, 0)
+
+
 def test_held_transactions_are_bounded_per_sender_and_counted_in_limits():
     pool = Mempool(MempoolLimits(held_per_sender_max=2, txs_max=3))
     alice = b"A" * 20

@@ -209,6 +209,23 @@ def test_a_committed_transaction_is_not_admitted_again():
     assert replica.admit(tx, TxCheck(tx_id(tx), True)) == AddResult.DUPLICATE
 
 
+def test_a_held_transaction_is_released_by_the_block_that_fills_its_gap():
+    # Nonce 1 of this sender was admitted at another node; nonce 2 arrived here first
+    # and waits. Applying the block that carries nonce 1 must release it: the client
+    # sends nothing else until 2 commits.
+    chain = committed_chain()
+    replica = make_replica()
+    sender = b"S" * 20
+    held = replica.admit(b"nonce-2", TxCheck(tx_id(b"nonce-2"), True, sender=sender, nonce=2),
+                         committed_nonce=0)
+    assert held == AddResult.HELD and replica.mempool.pending_count == 0
+    plan = replica.on_synced_blocks(SyncResponse(tuple(chain[:1]), 1, 1), chain[:1])
+    item = chain[0]
+    run(replica, plan, [AppliedBlock(item.block.height, item.block.block_hash,
+                                     item.state_root, (), ((sender, 1),))])
+    assert (replica.mempool.held_count, replica.mempool.pending_count) == (0, 1)
+
+
 # ------------------------------------------------------------------ synced blocks
 def committed_chain() -> list[CommittedBlock]:
     scenario = Scenario(algorithm="pbft", nodes=NODES, seed=SEED, duration_ms=2_000,
