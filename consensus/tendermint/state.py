@@ -72,7 +72,7 @@ def quorum_powers(config: EngineConfig) -> tuple[int, int]:
         faults = config.fault_tolerance if config.fault_tolerance is not None else \
             max_faulty_bft(total)
         return total - faults, faults + 1
-    faults = (total - 1) // 3
+    faults = max_faulty_bft(total)  # by power: f of the total, one definition
     return total - faults, faults + 1
 
 
