@@ -27,6 +27,17 @@ node_option = click.option("--node", "node", envvar=NODE_ENV, default=NODE_DEFAU
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")
 
 
+def read_options(fn: Any) -> Any:
+    """--consistency and --min-height, for every query that reads node state."""
+    fn = click.option("--min-height", "min_height", type=click.IntRange(min=0), default=0,
+                      help="serve only from state at or after this height (read-your-"
+                           "writes); a node behind it answers BEHIND")(fn)
+    return click.option("--consistency", type=click.Choice(["linearizable", "local"]),
+                        default="linearizable", show_default=True,
+                        help="linearizable: reflects every commit before the read began, "
+                             "on any node; local: this node's latest state, maybe behind")(fn)
+
+
 def _fail(exc: QenexError) -> NoReturn:
     click.echo(f"error: {exc}", err=True)
     sys.exit(1)
@@ -171,19 +182,24 @@ def query_group() -> None:
 @query_group.command(name="account")
 @click.argument("address")
 @click.option("--prove", is_flag=True, help="fetch and verify a state proof")
+@read_options
 @node_option
 @json_option
-def query_account(address: str, prove: bool, node: str, as_json: bool) -> None:
+def query_account(address: str, prove: bool, consistency: str, min_height: int, node: str,
+                  as_json: bool) -> None:
     try:
         with _client(node) as client:
-            response = client.account(address, prove=prove)
+            response = client.account(address, prove=prove, consistency=consistency,
+                                      min_height=min_height)
     except QenexError as exc:
         _fail(exc)
     if not response.found:
-        lines = [f"account {address} not found" + (" (absence proven)" if prove else "")]
+        lines = [f"account {address} not found at height {response.height}"
+                 + (" (absence proven)" if prove else "")]
     else:
         a = response.account
-        lines = [f"account {a.address.hex()} nonce {a.nonce}"]
+        lines = [f"account {a.address.hex()} nonce {a.nonce} (state at height "
+                 f"{response.height}, {consistency})"]
         lines += [f"  {b.currency} {b.amount}" for b in a.balances]
         if prove:
             lines.append(f"proof verified against state root {response.proof.state_root.hex()}"
@@ -194,12 +210,15 @@ def query_account(address: str, prove: bool, node: str, as_json: bool) -> None:
 @query_group.command(name="tx")
 @click.argument("tx_id")
 @click.option("--prove", is_flag=True, help="fetch and verify the Merkle inclusion proof")
+@read_options
 @node_option
 @json_option
-def query_tx(tx_id: str, prove: bool, node: str, as_json: bool) -> None:
+def query_tx(tx_id: str, prove: bool, consistency: str, min_height: int, node: str,
+             as_json: bool) -> None:
     try:
         with _client(node) as client:
-            response = client.transaction(_hex_arg(tx_id, "TXID"), prove=prove)
+            response = client.transaction(_hex_arg(tx_id, "TXID"), prove=prove,
+                                          consistency=consistency, min_height=min_height)
     except QenexError as exc:
         _fail(exc)
     r = response.receipt
@@ -211,14 +230,16 @@ def query_tx(tx_id: str, prove: bool, node: str, as_json: bool) -> None:
 
 @query_group.command(name="block")
 @click.argument("selector")
+@read_options
 @node_option
 @json_option
-def query_block(selector: str, node: str, as_json: bool) -> None:
+def query_block(selector: str, consistency: str, min_height: int, node: str,
+                as_json: bool) -> None:
     """A block by HEIGHT or by 64-hex-digit hash (hash and tx root are rechecked)."""
     target: int | bytes = int(selector) if selector.isdigit() else _hex_arg(selector, "HASH")
     try:
         with _client(node) as client:
-            block = client.block(target)
+            block = client.block(target, consistency=consistency, min_height=min_height)
     except QenexError as exc:
         _fail(exc)
     h = block.block.header

@@ -8,7 +8,16 @@
 
 Every failure is a `QenexError(code, reason, detail)`: `code` is the gRPC status name,
 `reason` the node's stable reason name (trailing metadata `qenex-reason`), `detail` text
-for humans. Queries return the protobuf responses (`proto.qenex.v1.node_pb2`), checked on
+for humans.
+
+Reads are linearizable by default (they reflect every transaction committed before the
+read began, whichever node answers); `consistency="local"` asks for the node's latest
+applied state instead. Either way the client keeps a session: it remembers the highest
+height it has been told (commit answers, read answers) and sends it as `min_height` with
+every read, so a client that moves between nodes never sees time go backwards - a node
+that has not applied that height answers BEHIND (QenexError) rather than older state.
+
+Queries return the protobuf responses (`proto.qenex.v1.node_pb2`), checked on
 the way in: block hashes and tx roots are recomputed here, and with `prove=True` the
 Merkle proofs are verified here (a bad proof raises reason "BAD_PROOF"); evidence items
 are checked against their own canonical bytes. Commit certificates and the signatures in
@@ -45,7 +54,9 @@ TIMEOUT_S_DEFAULT = 10.0
 WAIT_TIMEOUT_MS_DEFAULT = 10_000
 MESSAGE_BYTES_MAX_DEFAULT = 4 * 1024 * 1024
 KEY_FILE_BYTES_MAX = 64 * 1024
+READ_DEADLINE_MARGIN_MS = 250  # the node answers BEHIND this long before the call times out
 CLIENT_CODE = "CLIENT"  # QenexError.code for failures found on this side of the wire
+CONSISTENCY = {"linearizable": node_pb2.LINEARIZABLE, "local": node_pb2.LOCAL}
 
 
 class QenexError(Exception):
@@ -201,9 +212,18 @@ def verify_evidence(item: node_pb2.Evidence) -> None:
 # ------------------------------------------------------------ the client
 class QenexClient:
     def __init__(self, target: str, *, timeout_s: float = TIMEOUT_S_DEFAULT,
-                 message_bytes_max: int = MESSAGE_BYTES_MAX_DEFAULT) -> None:
+                 message_bytes_max: int = MESSAGE_BYTES_MAX_DEFAULT,
+                 consistency: str = "linearizable", session_height: int = 0) -> None:
+        if consistency not in CONSISTENCY:
+            raise QenexError(CLIENT_CODE, "BAD_REQUEST", f"consistency must be one of "
+                             f"{sorted(CONSISTENCY)}, not {consistency!r}")
         self.target = target
         self.timeout_s = timeout_s
+        self.consistency = consistency
+        # The highest height this client has been told of (read-your-writes, monotonic
+        # reads): sent as min_height with every read. Share it between clients of one
+        # session by passing it on (`session_height=other.session_height`).
+        self.session_height = session_height
         options = [("grpc.max_receive_message_length", message_bytes_max),
                    ("grpc.max_send_message_length", message_bytes_max)]
         self._channel = grpc.insecure_channel(target, options=options)
@@ -232,8 +252,10 @@ class QenexClient:
         request = _submit_request(signed_tx, wait, timeout_ms)
         # The call's own deadline outlives the wait so the node's TIMEOUT answer arrives.
         deadline_s = max(self.timeout_s, timeout_ms / 1000 + 1.0) if wait else None
-        return SubmitOutcome.from_pb(self._unary(self._stub.SubmitTransaction, request,
-                                                 deadline_s))
+        outcome = SubmitOutcome.from_pb(self._unary(self._stub.SubmitTransaction, request,
+                                                    deadline_s))
+        self._saw_height(outcome.height)
+        return outcome
 
     def submit_many(self, signed_txs: Iterable[bytes], wait: bool = False,
                     timeout_ms: int = WAIT_TIMEOUT_MS_DEFAULT) -> Iterator[SubmitOutcome]:
@@ -243,6 +265,7 @@ class QenexClient:
         call = self._stub.SubmitTransactions(requests)
         try:
             for msg in call:
+                self._saw_height(msg.height)
                 yield SubmitOutcome.from_pb(msg)
         except grpc.RpcError as exc:
             raise _error_from_rpc(exc) from None
@@ -287,33 +310,57 @@ class QenexClient:
     def status(self) -> node_pb2.NodeStatus:
         return self._unary(self._stub.GetStatus, node_pb2.GetStatusRequest())
 
-    def account(self, address: bytes | str, prove: bool = False) -> node_pb2.GetAccountResponse:
+    def _saw_height(self, height: int) -> None:
+        self.session_height = max(self.session_height, height)
+
+    def _read_options(self, consistency: str | None, min_height: int) -> node_pb2.ReadOptions:
+        level = consistency or self.consistency
+        if level not in CONSISTENCY:
+            raise QenexError(CLIENT_CODE, "BAD_REQUEST", f"consistency must be one of "
+                             f"{sorted(CONSISTENCY)}, not {level!r}")
+        # Leave the node a margin inside the call's deadline to answer BEHIND itself.
+        timeout_ms = max(1, int(self.timeout_s * 1000) - READ_DEADLINE_MARGIN_MS)
+        return node_pb2.ReadOptions(consistency=CONSISTENCY[level], timeout_ms=timeout_ms,
+                                    min_height=max(min_height, self.session_height))
+
+    def account(self, address: bytes | str, prove: bool = False, *,
+                consistency: str | None = None, min_height: int = 0
+                ) -> node_pb2.GetAccountResponse:
+        """The account as of a state named in the answer (`height`, `state_root`)."""
         raw = parse_address(address)
-        response = self._unary(self._stub.GetAccount,
-                               node_pb2.GetAccountRequest(address=raw, prove=prove))
+        request = node_pb2.GetAccountRequest(address=raw, prove=prove,
+                                             read=self._read_options(consistency, min_height))
+        response = self._unary(self._stub.GetAccount, request)
         if prove:
             verify_account(raw, response)
+        self._saw_height(response.height)
         return response
 
-    def transaction(self, tx_id: bytes | str, prove: bool = False
+    def transaction(self, tx_id: bytes | str, prove: bool = False, *,
+                    consistency: str | None = None, min_height: int = 0
                     ) -> node_pb2.GetTransactionResponse:
         raw = bytes.fromhex(tx_id) if isinstance(tx_id, str) else tx_id
-        response = self._unary(self._stub.GetTransaction,
-                               node_pb2.GetTransactionRequest(tx_id=raw, prove=prove))
+        request = node_pb2.GetTransactionRequest(
+            tx_id=raw, prove=prove, read=self._read_options(consistency, min_height))
+        response = self._unary(self._stub.GetTransaction, request)
         if prove:
             verify_transaction(raw, response)
+        self._saw_height(response.read_height)
         return response
 
-    def block(self, selector: int | bytes | str) -> consensus_pb2.CommittedBlock:
+    def block(self, selector: int | bytes | str, *, consistency: str | None = None,
+              min_height: int = 0) -> consensus_pb2.CommittedBlock:
         """By height (int) or hash (32 B, or 64 hex digits); checked before it is returned."""
+        read = self._read_options(consistency, min_height)
         if isinstance(selector, int):
-            request = node_pb2.GetBlockRequest(height=selector)
+            request = node_pb2.GetBlockRequest(height=selector, read=read)
         else:
             raw = bytes.fromhex(selector) if isinstance(selector, str) else selector
-            request = node_pb2.GetBlockRequest(block_hash=raw)
-        block = self._unary(self._stub.GetBlock, request).block
-        verify_block(block)
-        return block
+            request = node_pb2.GetBlockRequest(block_hash=raw, read=read)
+        response = self._unary(self._stub.GetBlock, request)
+        verify_block(response.block)
+        self._saw_height(response.read_height)
+        return response.block
 
     def get_evidence(self, from_height: int = 0, to_height: int = 0,
                      validator: int | None = None, limit: int = 0

@@ -30,6 +30,24 @@ class BackendRefusal(Exception):
         self.detail = detail
 
 
+LINEARIZABLE = "linearizable"  # reflects every commit before the read began (default)
+LOCAL = "local"  # this node's latest applied state, possibly behind
+CONSISTENCY_LEVELS = (LINEARIZABLE, LOCAL)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How fresh a read must be (proto ReadOptions). The backend waits up to `timeout_ms`
+    for the height the read needs, then refuses with BEHIND (or TIMEOUT when no read point
+    could be learned) - never answers with older state in silence."""
+    consistency: str = LINEARIZABLE
+    min_height: int = 0  # read-your-writes: serve only from state at >= this height
+    timeout_ms: int = 0  # 0 = the backend's default
+
+
+DEFAULT_READ = ReadOptions()
+
+
 @dataclass(frozen=True, slots=True)
 class StateProofView:
     """An account (non-)membership proof against the state root after `height`.
@@ -45,6 +63,16 @@ class StateProofView:
     scheme: str  # ledger.state_tree.PROOF_SCHEME
     header: BlockHeader | None = None
     certificate: Certificate | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRead:
+    """An account as of the state after `height` (root `state_root`), the state the read
+    was served from; `account` None when absent; `proof` only when asked."""
+    account: object | None  # ledger.account.Account
+    proof: StateProofView | None
+    height: int
+    state_root: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +157,20 @@ class NodeBackend(Protocol):
         stays admitted)."""
         ...
 
-    async def get_transaction(self, tx_id: bytes) -> TransactionRecord | None: ...
-
-    async def get_account(self, address: bytes,
-                          prove: bool) -> tuple[object | None, StateProofView | None]:
-        """(account, proof): account is a `ledger.account.Account` or None; proof only
-        when `prove` (it proves absence too)."""
+    async def get_transaction(self, tx_id: bytes, read: ReadOptions = DEFAULT_READ
+                              ) -> tuple[TransactionRecord | None, int]:
+        """(record or None, the applied height the lookup was served at)."""
         ...
 
-    async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
+    async def get_account(self, address: bytes, prove: bool,
+                          read: ReadOptions = DEFAULT_READ) -> AccountRead:
+        """The account (or its absence, proved when `prove`) at a state as fresh as `read`
+        asks for."""
+        ...
+
+    async def get_block(self, height: int | None, block_hash: bytes | None,
+                        read: ReadOptions = DEFAULT_READ) -> tuple[CommittedBlock | None, int]:
+        """(block or None, the applied height the lookup was served at)."""
         ...
 
     async def get_evidence(self, from_height: int, to_height: int, validator: int | None,

@@ -25,10 +25,13 @@ from ledger.account import encode_account
 from ledger.ledger import Ledger
 from ledger.state_tree import PROOF_SCHEME
 from qenex_node.api.backend import (
+    DEFAULT_READ,
+    AccountRead,
     BackendRefusal,
     EvidencePageView,
     NodeEvent,
     NodeStatusView,
+    ReadOptions,
     StateProofView,
     SubmitResult,
     TransactionRecord,
@@ -49,6 +52,7 @@ class MemoryLimits:
     watch_events_max: int = 1_024
     blocks_max: int = 1_000_000
     nonce_ahead_max: int = 64  # how far past the account's nonce a sender may queue
+    read_timeout_ms_default: int = 5_000  # a read below its min_height waits this long
 
 
 @dataclass(slots=True)
@@ -80,6 +84,7 @@ class InMemoryBackend:
         self._tx_index: dict[bytes, tuple[int, int]] = {}  # tx id -> (height, index)
         self._waiters: dict[bytes, _Waiter] = {}
         self._watchers: list[_Watcher] = []
+        self._applied = trio.Event()  # set (and replaced) whenever a block is applied
 
     # ------------------------------------------------------------ submit
     async def submit(self, tx: bytes, wait_for_commit: bool, timeout_ms: int) -> SubmitResult:
@@ -164,6 +169,8 @@ class InMemoryBackend:
         certificate = Certificate(CERTIFICATE_KIND, block.height, block.block_hash, ())
         item = CommittedBlock(block, certificate, applied.state_root)
         self._chain.append(item)
+        self._applied.set()
+        self._applied = trio.Event()
         self._by_hash[block.block_hash] = block.height
         self._outcomes.append(applied.outcomes)
         for outcome in applied.outcomes:
@@ -240,10 +247,26 @@ class InMemoryBackend:
             send.close()
 
     # ------------------------------------------------------------ queries
-    async def get_transaction(self, tx_id: bytes) -> TransactionRecord | None:
+    # ------------------------------------------------------------ reads
+    async def _read_floor(self, read: ReadOptions) -> int:
+        """One node orders everything, so its applied state is linearizable; only a
+        client's min_height can make a read wait (then BEHIND at the deadline)."""
+        timeout_ms = read.timeout_ms or self.limits.read_timeout_ms_default
+        with trio.move_on_after(timeout_ms / 1000):
+            while self.ledger.height < read.min_height:
+                await self._applied.wait()
+        if self.ledger.height < read.min_height:
+            raise BackendRefusal("BEHIND", f"this node has applied height "
+                                 f"{self.ledger.height}; the read needs height "
+                                 f"{read.min_height}")
+        return self.ledger.height
+
+    async def get_transaction(self, tx_id: bytes, read: ReadOptions = DEFAULT_READ
+                              ) -> tuple[TransactionRecord | None, int]:
+        served_at = await self._read_floor(read)
         where = self._tx_index.get(tx_id)
         if where is None:
-            return None
+            return None, served_at
         height, index = where
         item = self._chain[height - 1]
         txs = item.block.txs
@@ -251,30 +274,32 @@ class InMemoryBackend:
                                  outcome=self._applied_outcome(height, index),
                                  header=item.block.header, certificate=item.certificate,
                                  proof_index=index, proof_count=len(txs),
-                                 proof_path=merkle_proof(txs, index))
+                                 proof_path=merkle_proof(txs, index)), served_at
 
-    async def get_account(self, address: bytes,
-                          prove: bool) -> tuple[object | None, StateProofView | None]:
+    async def get_account(self, address: bytes, prove: bool,
+                          read: ReadOptions = DEFAULT_READ) -> AccountRead:
+        await self._read_floor(read)
         account = self.ledger.account(address)
+        height, root = self.ledger.height, self.ledger.state_root
         if not prove:
-            return account, None
-        height = self.ledger.height
+            return AccountRead(account, None, height, root)
         certified = self._chain[height] if height < len(self._chain) else None
         proof = StateProofView(
-            height=height, state_root=self.ledger.state_root,
+            height=height, state_root=root,
             leaf=encode_account(account) if account is not None else b"",
             proof=self.ledger.prove_account(address), scheme=PROOF_SCHEME,
             header=certified.block.header if certified else None,
             certificate=certified.certificate if certified else None)
-        return account, proof
+        return AccountRead(account, proof, height, root)
 
-    async def get_block(self, height: int | None,
-                        block_hash: bytes | None) -> CommittedBlock | None:
+    async def get_block(self, height: int | None, block_hash: bytes | None,
+                        read: ReadOptions = DEFAULT_READ) -> tuple[CommittedBlock | None, int]:
+        served_at = await self._read_floor(read)
         if height is None and block_hash is not None:
             height = self._by_hash.get(block_hash)
         if height is None or not 1 <= height <= len(self._chain):
-            return None
-        return self._chain[height - 1]
+            return None, served_at
+        return self._chain[height - 1], served_at
 
     async def get_evidence(self, from_height: int, to_height: int, validator: int | None,
                            limit: int) -> EvidencePageView:

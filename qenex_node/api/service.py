@@ -24,7 +24,14 @@ import trio
 
 from proto.qenex.v1 import node_pb2, node_pb2_grpc
 from qenex_node.api import codec
-from qenex_node.api.backend import BackendRefusal, NodeBackend, StateProofView
+from qenex_node.api.backend import (
+    LINEARIZABLE,
+    LOCAL,
+    BackendRefusal,
+    NodeBackend,
+    ReadOptions,
+    StateProofView,
+)
 from qenex_node.api.evidence import EVIDENCE_LIMIT_DEFAULT, EVIDENCE_LIMIT_MAX
 from qenex_node.api.status_codes import REASON_METADATA_KEY, code_for_reason, status_message
 from qenex_node.api.watch import EventBridge, WatchFailure
@@ -34,6 +41,8 @@ ADDRESS_BYTES = 20
 WAIT_TIMEOUT_MS_DEFAULT = 10_000
 WAIT_TIMEOUT_MS_MAX = 60_000
 DEADLINE_MARGIN_MS = 50  # answer TIMEOUT a little before the client's own deadline fires
+_CONSISTENCY = {node_pb2.READ_CONSISTENCY_UNSPECIFIED: LINEARIZABLE,
+                node_pb2.LINEARIZABLE: LINEARIZABLE, node_pb2.LOCAL: LOCAL}
 
 
 def abort(context: grpc.ServicerContext, reason: str, detail: str = "") -> NoReturn:
@@ -71,6 +80,13 @@ class NodeService(node_pb2_grpc.NodeServicer):
             timeout_ms = min(timeout_ms, max(1, int(remaining_s * 1000) - DEADLINE_MARGIN_MS))
         return timeout_ms
 
+    def _read_options(self, read: node_pb2.ReadOptions,
+                      context: grpc.ServicerContext) -> ReadOptions:
+        if read.consistency not in _CONSISTENCY:
+            abort(context, "BAD_REQUEST", f"unknown read consistency {read.consistency}")
+        return ReadOptions(_CONSISTENCY[read.consistency], read.min_height,
+                           self._wait_timeout_ms(read.timeout_ms, context))
+
     def _submit(self, request: node_pb2.SubmitTransactionRequest,
                 context: grpc.ServicerContext) -> Any:
         tx = request.tx.SerializeToString(deterministic=True)
@@ -104,20 +120,27 @@ class NodeService(node_pb2_grpc.NodeServicer):
                        context: grpc.ServicerContext) -> node_pb2.GetTransactionResponse:
         if len(request.tx_id) != TX_ID_BYTES:
             abort(context, "BAD_REQUEST", f"tx_id must be {TX_ID_BYTES} B")
-        record = self._call(context, self._backend.get_transaction, request.tx_id)
+        record, read_height = self._call(context, self._backend.get_transaction,
+                                         request.tx_id, self._read_options(request.read,
+                                                                           context))
         if record is None:
-            abort(context, "NOT_FOUND", f"no committed transaction {request.tx_id.hex()}")
-        return codec.transaction_record_to_pb(record, request.prove, self._vote_encoder)
+            abort(context, "NOT_FOUND", f"no committed transaction {request.tx_id.hex()} "
+                  f"at height {read_height}")
+        msg = codec.transaction_record_to_pb(record, request.prove, self._vote_encoder)
+        msg.read_height = read_height
+        return msg
 
     def GetAccount(self, request: node_pb2.GetAccountRequest,
                    context: grpc.ServicerContext) -> node_pb2.GetAccountResponse:
         if len(request.address) != ADDRESS_BYTES:
             abort(context, "BAD_REQUEST", f"address must be {ADDRESS_BYTES} B")
-        account, proof = self._call(context, self._backend.get_account, request.address,
-                                    request.prove)
+        answer = self._call(context, self._backend.get_account, request.address,
+                            request.prove, self._read_options(request.read, context))
+        account, proof = answer.account, answer.proof
         # Absence is an answer (found=false, with a non-membership proof when asked), not
         # NOT_FOUND: a client that asked for a proof must get one either way.
-        msg = node_pb2.GetAccountResponse(found=account is not None)
+        msg = node_pb2.GetAccountResponse(found=account is not None, height=answer.height,
+                                          state_root=answer.state_root)
         if account is not None:
             msg.account.CopyFrom(codec.account_to_pb(account))
         if proof is not None:
@@ -136,12 +159,15 @@ class NodeService(node_pb2_grpc.NodeServicer):
             abort(context, "BAD_REQUEST", "give a height or a block_hash")
         height = request.height if selector == "height" else None
         block_hash = request.block_hash if selector == "block_hash" else None
-        item = self._call(context, self._backend.get_block, height, block_hash)
+        item, read_height = self._call(context, self._backend.get_block, height, block_hash,
+                                       self._read_options(request.read, context))
         if item is None:
             what = f"height {height}" if height is not None else f"hash {block_hash.hex()}"
-            abort(context, "NOT_FOUND", f"no committed block at {what}")
-        return node_pb2.GetBlockResponse(block=codec.committed_block_to_pb(item,
-                                                                           self._vote_encoder))
+            abort(context, "NOT_FOUND", f"no committed block at {what} (applied height "
+                  f"{read_height})")
+        return node_pb2.GetBlockResponse(
+            block=codec.committed_block_to_pb(item, self._vote_encoder),
+            read_height=read_height)
 
     def GetEvidence(self, request: node_pb2.GetEvidenceRequest,
                     context: grpc.ServicerContext) -> node_pb2.GetEvidenceResponse:

@@ -43,7 +43,9 @@ _RESOURCE_EXHAUSTED = frozenset({
     "SENDER_QUEUE_FULL",
 })
 _ALREADY_EXISTS = frozenset({"ACCOUNT_EXISTS", "DUPLICATE", "ALREADY_COMMITTED"})
-_UNAVAILABLE = frozenset({"NOT_READY", "SHUTTING_DOWN", "STOPPED"})
+# BEHIND: the node has not applied the height a read needs by its deadline; another node
+# (or the same one later) can answer, which is what UNAVAILABLE tells gRPC clients.
+_UNAVAILABLE = frozenset({"NOT_READY", "SHUTTING_DOWN", "STOPPED", "BEHIND"})
 _DEADLINE_EXCEEDED = frozenset({"TIMEOUT"})
 _NOT_FOUND = frozenset({"NOT_FOUND"})
 _INTERNAL = frozenset({"INTERNAL"})  # a bug in the node, never a verdict on the request

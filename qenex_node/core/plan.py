@@ -11,7 +11,9 @@ A `Plan` is produced by `qenex_node.core.replica.Replica` and carried out by a d
   3. done     - hand the write results and the signatures back: `Replica.done(...)`
                 cleans the mempool and queues the feedback inputs (`Applied`, `Synced`,
                 the node's own signed copies of its broadcasts);
-  4. next     - only then take the next input (`Replica.next_plan()` first: local
+  4. reads    - hand `reads` (serve each once the ledger has applied its index) and
+                `read_failures` to the clients that asked;
+  5. next     - only then take the next input (`Replica.next_plan()` first: local
                 feedback always runs before anything new from outside).
 
 Work that needs no I/O but is slow (certificate checks of a sync answer, admission of
@@ -24,9 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from consensus.api import Commit, Note, Persist, Rejected
+from consensus.api import Commit, Note, Persist, ReadReady, Rejected
 from consensus.types import NodeId
 from ledger.receipts import AppliedBlock
+from qenex_node.core.reads import ReadFailure
 from qenex_node.core.sync import CommittedBlock, SyncRequest, SyncResponse
 
 
@@ -50,6 +53,10 @@ class Plan:
     admit: tuple[tuple[NodeId, tuple[bytes, ...]], ...] = ()  # forwarded batches,
     # checked in order then `Replica.admit`ted one by one
     notes: tuple[Note | Rejected, ...] = ()
+    # Client reads: serve each once the ledger has applied its index (after this plan's
+    # write), or answer the failure. Under the driver's own request ids.
+    reads: tuple[ReadReady, ...] = ()
+    read_failures: tuple[ReadFailure, ...] = ()
 
     def needs_write(self) -> bool:
         return bool(self.persist or self.blocks)

@@ -32,6 +32,7 @@ from consensus.api import (
     Input,
     Note,
     Propose,
+    ReadRequest,
     Receive,
     Rejected,
     RejectReason,
@@ -46,6 +47,13 @@ from qenex_node.core.app import tx_id
 from qenex_node.core.inflight import InFlightBlocks
 from qenex_node.core.mempool import AddResult, Mempool
 from qenex_node.core.plan import EMPTY_PLAN, Outbound, Plan
+from qenex_node.core.reads import (
+    ReadFailure,
+    ReadIndexAnswer,
+    ReadIndexRequest,
+    ReadRouter,
+    refusal_of,
+)
 from qenex_node.core.sync import (
     DEFAULT_SYNC_LIMITS,
     CatchUpTracker,
@@ -94,6 +102,7 @@ class Replica:
         # after it committed: refusing recent ids keeps it from being ordered twice.
         self._committed_ids: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self.in_flight = InFlightBlocks()  # blocks that may still commit (inflight.py)
+        self.reads = ReadRouter(self.node_id)  # client reads waiting for the engine
 
     # ------------------------------------------------------------ inputs from outside
     def restore(self, event: Restore) -> Plan:
@@ -164,6 +173,14 @@ class Replica:
                 return self._refused(sender, "status names another node")
             self.sync.on_status(message, self.height)
             return self._plan(EMPTY_PLAN)
+        if isinstance(message, ReadIndexRequest):
+            if message.origin != sender:
+                return self._refused(sender, "read index request names another origin")
+            return self._remote_read(message)
+        if isinstance(message, ReadIndexAnswer):
+            if message.responder != sender:
+                return self._refused(sender, "read index answer names another responder")
+            return self._read_answer(sender, message)
         self.in_flight.note(message, self.height)
         return self._engine_plan(Receive(sender, message, signature))
 
@@ -173,6 +190,49 @@ class Replica:
         if peer == self.node_id or not 0 <= peer < self.nodes:
             return self._plan(EMPTY_PLAN)
         return self._plan(Plan(sends=(Outbound(peer, self.status_message()),)))
+
+    def read(self, request_id: int) -> Plan:
+        """A client's linearizable read, under the driver's `request_id`: answered in some
+        plan's `reads` (serve once applied >= index) or `read_failures`."""
+        self._begin()
+        if self.reads.full():
+            return self._plan(Plan(read_failures=(ReadFailure(
+                request_id, RejectReason.OVER_LIMIT.name, "too many reads waiting"),)))
+        engine_id = self.reads.start_local(request_id)
+        effects = self.engine.step(ReadRequest(engine_id))
+        refused = refusal_of(effects)
+        if refused is None:
+            return self._effects_plan(effects)
+        leader = self.engine.status().leader
+        if refused.reason == RejectReason.NOT_LEADER and leader not in (None, self.node_id):
+            # Raft follower: the leader knows the commit index (thesis §6.4, "followers").
+            forward = Outbound(leader, self.reads.forward(engine_id, leader))
+            return self._effects_plan(effects, [forward])
+        return self._effects_plan(effects, refused_read=(engine_id, refused))
+
+    def forget_read(self, request_id: int) -> None:
+        """The driver stopped waiting for a read (client deadline): drop its records."""
+        self.reads.forget(request_id)
+
+    def _remote_read(self, request: ReadIndexRequest) -> Plan:
+        """A follower asks this node (as leader) for a read index."""
+        if self.reads.full():
+            answer = ReadIndexAnswer(request.request_id, 0, self.node_id,
+                                     refused=RejectReason.OVER_LIMIT.name)
+            return self._plan(Plan(sends=(Outbound(request.origin, answer),)))
+        engine_id = self.reads.start_remote(request.origin, request.request_id)
+        effects = self.engine.step(ReadRequest(engine_id))
+        refused = refusal_of(effects)
+        return self._effects_plan(effects, refused_read=None if refused is None
+                                  else (engine_id, refused))
+
+    def _read_answer(self, sender: NodeId, answer: ReadIndexAnswer) -> Plan:
+        result = self.reads.on_answer(sender, answer)
+        if isinstance(result, ReadFailure):
+            return self._plan(Plan(read_failures=(result,)))
+        if result is not None:
+            return self._plan(Plan(reads=(result,)))
+        return self._plan(EMPTY_PLAN)
 
     def transfer_leadership(self, to: NodeId) -> Plan:
         """Operator: hand leadership to `to` (the engine refuses if it cannot)."""
@@ -273,22 +333,29 @@ class Replica:
     def _engine_plan(self, event: Input, extra: Iterable[Outbound] = ()) -> Plan:
         return self._effects_plan(self.engine.step(event), extra)
 
-    def _effects_plan(self, effects: Effects, extra: Iterable[Outbound] = ()) -> Plan:
+    def _effects_plan(self, effects: Effects, extra: Iterable[Outbound] = (),
+                      refused_read: tuple[int, Rejected] | None = None) -> Plan:
         if not extra and effects.is_empty():
             return self._plan(EMPTY_PLAN)  # most ticks: nothing to do, nothing to build
+        reads = self.reads.take(effects)
+        if refused_read is not None:
+            engine_id, refused = refused_read
+            self.reads.refuse(reads, engine_id, refused.reason.name, refused.detail)
         for op in effects.persist:  # our own proposals and log entries, not only peers'
             self.in_flight.note(op.value, self.height)
         for send in effects.send:
             self.in_flight.note(send.message, self.height)
         sends = [self._outbound(send.to, send.message) for send in effects.send]
         sends.extend(extra)
+        sends.extend(Outbound(origin, answer) for origin, answer in reads.answers)
         for request in effects.catch_up:
             sync = self.sync.on_engine_request(request.target_height, request.peers,
                                                self.height)
             if sync is not None:
                 sends.append(Outbound(self.sync.pick_peer(), sync))
         return self._plan(Plan(persist=effects.persist, blocks=self._new_blocks(effects),
-                               sends=tuple(sends), notes=effects.notes))
+                               sends=tuple(sends), notes=effects.notes,
+                               reads=tuple(reads.ready), read_failures=tuple(reads.failed)))
 
     def _outbound(self, to: NodeId | None, message: object) -> Outbound:
         if to is None or to == self.node_id:

@@ -10,6 +10,8 @@ never from the whole runtime, so nothing here can reach around the driver.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,11 @@ from ledger.account import encode_account
 from ledger.receipts import TxOutcome
 from ledger.state_tree import PROOF_SCHEME
 from qenex_node.api.backend import (
+    DEFAULT_READ,
+    LINEARIZABLE,
+    AccountRead,
     BackendRefusal,
+    ReadOptions,
     EvidencePageView,
     NodeEvent,
     NodeStatusView,
@@ -35,7 +41,7 @@ from qenex_node.api.evidence import evidence_view
 from qenex_node.core.mempool import AddResult
 from qenex_node.core.replica import Replica
 from qenex_node.core.sync import CommittedBlock
-from qenex_node.runtime.driver import AdminTransfer
+from qenex_node.runtime.driver import AdminTransfer, ClientRead
 from qenex_node.runtime.metrics import NodeMetrics
 from qenex_node.runtime.storage import LedgerStorage
 
@@ -45,6 +51,12 @@ SUBSCRIBER_QUEUE_MAX = 1_024  # events buffered per WatchEvents stream before it
 WAIT_TIMEOUT_MS_DEFAULT = 30_000
 VERSION = "0.1.0"
 CERTIFYING_SEARCH_BLOCKS = 16  # how far past a state's height to look for a header naming it
+READ_TIMEOUT_MS_DEFAULT = 5_000  # a read waits this long for its height, then BEHIND
+READ_RETRY_MS = 25  # a read refused for a passing reason (no leader yet) asks again after
+READS_WAITING_MAX = 10_000  # reads waiting for a read point or a height; more: OVERLOADED
+# Engine refusals that pass by themselves: an election, a leader that stepped down, a
+# full read queue. Others (an engine without reads) are answered at once.
+READ_RETRYABLE = frozenset({"NOT_LEADER", "ABORTED", "OVER_LIMIT"})
 
 
 @dataclass(slots=True)
@@ -65,8 +77,10 @@ class RuntimeBackend:
     def __init__(self, *, identity: NodeIdentity, storage: LedgerStorage, replica: Replica,
                  metrics: NodeMetrics, peers_connected: Callable[[], int],
                  is_ready: Callable[[], bool],
-                 driver_inputs: trio.MemorySendChannel[object] | None = None) -> None:
+                 driver_inputs: trio.MemorySendChannel[object] | None = None,
+                 forget_read: Callable[[int], None] | None = None) -> None:
         self.driver_inputs = driver_inputs
+        self.forget_read = forget_read or replica.forget_read
         self.identity = identity
         self.storage = storage
         self.replica = replica
@@ -76,6 +90,9 @@ class RuntimeBackend:
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._waiter_count = 0
         self._subscribers: set[trio.MemorySendChannel[NodeEvent]] = set()
+        self._read_ids = itertools.count(1)
+        self._reads_waiting = 0
+        self._height_waiters: list[tuple[int, int, trio.Event]] = []  # heap by height
 
     # ------------------------------------------------------------ driver listener
     def on_driver_event(self, item: CommittedBlock | None, result: Any) -> None:
@@ -92,6 +109,7 @@ class RuntimeBackend:
                                   timestamp_ms=block.header.timestamp_ms))
         for outcome in result.outcomes:
             self._resolve(block.height, outcome)
+        self._release_heights(block.height)
 
     def _resolve(self, height: int, outcome: TxOutcome) -> None:
         if self._subscribers:
@@ -173,37 +191,126 @@ class RuntimeBackend:
         outcome = TxOutcome(tx_id, record.index, record.success, record.reason)
         return SubmitResult(tx_id, "COMMITTED", height=record.height, outcome=outcome)
 
-    async def get_transaction(self, tx_id: bytes) -> TransactionRecord | None:
-        def read() -> TransactionRecord | None:
+    # ------------------------------------------------------------ reads
+    async def _read_floor(self, read: ReadOptions) -> int:
+        """The height a read must be served at or above, once this node has applied it.
+
+        linearizable: the engine's read point (Raft ReadIndex; the BFT read barrier);
+        min_height: the client's own floor (read-your-writes). Refused with BEHIND when the
+        ledger does not get there by the deadline, TIMEOUT when no read point was learned.
+        """
+        started_s = time.perf_counter()
+        deadline = trio.current_time() + (read.timeout_ms or READ_TIMEOUT_MS_DEFAULT) / 1000
+        floor = read.min_height
+        try:
+            if read.consistency == LINEARIZABLE:
+                floor = max(floor, await self._read_point(deadline))
+            await self._wait_applied(floor, deadline)
+        except BackendRefusal as refusal:
+            self.metrics.reads.labels(read.consistency, refusal.reason).inc()
+            raise
+        self.metrics.reads.labels(read.consistency, "ok").inc()
+        self.metrics.read_wait.labels(read.consistency).observe(time.perf_counter() - started_s)
+        return floor
+
+    async def _read_point(self, deadline: float) -> int:
+        if self.driver_inputs is None:
+            raise BackendRefusal("NOT_SUPPORTED", "no driver to ask for a read point")
+        while True:
+            request = ClientRead(next(self._read_ids), trio.Event())
+            await self._await_read(request, deadline)
+            if request.index is not None:
+                return request.index
+            failure = request.failure
+            assert failure is not None, "a read is answered with an index or a failure"
+            if failure.reason not in READ_RETRYABLE:
+                reason = "NOT_SUPPORTED" if failure.reason == "UNSUPPORTED" else failure.reason
+                raise BackendRefusal(reason, f"linearizable read refused: {failure.detail}; "
+                                     "read with consistency=local instead")
+            if trio.current_time() + READ_RETRY_MS / 1000 >= deadline:
+                raise BackendRefusal("TIMEOUT", f"no read point before the deadline "
+                                     f"(last: {failure.reason}: {failure.detail})")
+            await trio.sleep(READ_RETRY_MS / 1000)
+
+    async def _await_read(self, request: ClientRead, deadline: float) -> None:
+        assert self.driver_inputs is not None
+        if self._reads_waiting >= READS_WAITING_MAX:
+            raise BackendRefusal("OVERLOADED", "too many reads waiting; retry with back-off")
+        self._reads_waiting += 1
+        try:
+            with trio.move_on_at(deadline):
+                await self.driver_inputs.send(request)
+                await request.done.wait()
+        finally:
+            self._reads_waiting -= 1
+        if not request.done.is_set():
+            self.forget_read(request.request_id)
+            raise BackendRefusal("TIMEOUT", "no linearizable read point before the deadline "
+                                 "(no quorum reachable?); retry, or read with "
+                                 "consistency=local")
+
+    async def _wait_applied(self, height: int, deadline: float) -> None:
+        if self.storage.height >= height:
+            return
+        if self._reads_waiting >= READS_WAITING_MAX:
+            raise BackendRefusal("OVERLOADED", "too many reads waiting; retry with back-off")
+        event = trio.Event()
+        entry = (height, id(event), event)
+        heapq.heappush(self._height_waiters, entry)
+        self._reads_waiting += 1
+        try:
+            with trio.move_on_at(deadline):
+                await event.wait()
+        finally:
+            self._reads_waiting -= 1
+        if not event.is_set():
+            self._height_waiters.remove(entry)
+            heapq.heapify(self._height_waiters)
+            raise BackendRefusal("BEHIND", f"this node has applied height "
+                                 f"{self.storage.height}; the read needs height {height}")
+
+    def _release_heights(self, height: int) -> None:
+        while self._height_waiters and self._height_waiters[0][0] <= height:
+            heapq.heappop(self._height_waiters)[2].set()
+
+    async def get_transaction(self, tx_id: bytes, read_options: ReadOptions = DEFAULT_READ
+                              ) -> tuple[TransactionRecord | None, int]:
+        await self._read_floor(read_options)
+
+        def read() -> tuple[TransactionRecord | None, int]:
+            served_at = self.storage.height  # before the lookup: it saw at least this
             record = self.storage.store.transaction(tx_id)
             if record is None:
-                return None
+                return None, served_at
             stored = self.storage.store.block(record.height)
             if stored is None or stored.certificate is None:
-                return None
+                return None, served_at
             txs = stored.block.txs
             return TransactionRecord(
                 tx=record.tx, height=record.height,
                 outcome=TxOutcome(tx_id, record.index, record.success, record.reason),
                 header=stored.block.header, certificate=stored.certificate,
                 proof_index=record.index, proof_count=len(txs),
-                proof_path=merkle_proof(txs, record.index))
+                proof_path=merkle_proof(txs, record.index)), served_at
 
         return await trio.to_thread.run_sync(read)
 
-    async def get_account(self, address: bytes, prove: bool) -> tuple[object | None, object | None]:
-        def read() -> tuple[object | None, StateProofView | None]:
-            with self.storage.lock:  # account and proof from one ledger state
+    async def get_account(self, address: bytes, prove: bool,
+                          read_options: ReadOptions = DEFAULT_READ) -> AccountRead:
+        await self._read_floor(read_options)
+
+        def read() -> AccountRead:
+            with self.storage.lock:  # account, height, root and proof from one state
                 ledger = self.storage.ledger
                 account = ledger.account(address)
-                if not prove:
-                    return account, None
                 height, root = ledger.height, ledger.state_root
+                if not prove:
+                    return AccountRead(account, None, height, root)
                 proof = ledger.prove_account(address)
             leaf = encode_account(account) if account is not None else b""
             header, certificate = self._certifying_header(height, root)
-            return account, StateProofView(height, root, leaf, proof, PROOF_SCHEME, header,
-                                           certificate)
+            return AccountRead(account, StateProofView(height, root, leaf, proof, PROOF_SCHEME,
+                                                       header, certificate), height, root)
 
         return await trio.to_thread.run_sync(read)
 
@@ -220,15 +327,20 @@ class RuntimeBackend:
                 return header, stored.certificate
         return None, None
 
-    async def get_block(self, height: int | None, block_hash: bytes | None) -> CommittedBlock | None:
-        def read() -> CommittedBlock | None:
+    async def get_block(self, height: int | None, block_hash: bytes | None,
+                        read_options: ReadOptions = DEFAULT_READ
+                        ) -> tuple[CommittedBlock | None, int]:
+        await self._read_floor(read_options)
+
+        def read() -> tuple[CommittedBlock | None, int]:
             store = self.storage.store
+            served_at = self.storage.height
             if height is None and block_hash is not None:
                 stored = store.block_by_hash(block_hash)
                 target = stored.block.height if stored is not None else None
             else:
                 target = height
-            return self.storage.committed(target) if target else None
+            return (self.storage.committed(target) if target else None), served_at
 
         return await trio.to_thread.run_sync(read)
 

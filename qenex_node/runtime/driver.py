@@ -26,11 +26,12 @@ from typing import Any, Protocol
 import structlog
 import trio
 
-from consensus.api import Note, Persist, Rejected, Restore, Tick
+from consensus.api import Note, Persist, ReadReady, Rejected, Restore, Tick
 from consensus.types import NodeId
 from ledger.receipts import AppliedBlock, TxCheck
 from qenex_node.core.mempool import AddResult
 from qenex_node.core.plan import Outbound, Plan
+from qenex_node.core.reads import ReadFailure
 from qenex_node.core.replica import Replica
 from qenex_node.core.sync import (
     SYNC_RESPONSE_BYTES_MAX,
@@ -96,6 +97,16 @@ class AdminTransfer:
     refusal: Rejected | None = None
 
 
+@dataclass(slots=True)
+class ClientRead:
+    """A client's linearizable read: `index` (serve once applied >= it) or `failure` is
+    filled, then `done` set. `request_id` is unique per driver (the backend counts)."""
+    request_id: int
+    done: trio.Event
+    index: int | None = None
+    failure: ReadFailure | None = None
+
+
 Listener = Callable[[CommittedBlock | None, Any], None]
 
 
@@ -117,6 +128,7 @@ class Driver:
         self._admissions_idle = trio.Event()
         self._last_view = -1
         self._last_leader: int | None = None
+        self._reads: dict[int, ClientRead] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -149,6 +161,9 @@ class Driver:
             return replica.restore(event)
         if isinstance(event, AdminTransfer):
             return replica.transfer_leadership(event.to)
+        if isinstance(event, ClientRead):
+            self._reads[event.request_id] = event
+            return replica.read(event.request_id)
         raise TypeError(f"the driver has no input {type(event).__name__}")
 
     # ------------------------------------------------------------ carrying out a plan
@@ -163,6 +178,7 @@ class Driver:
         committed = self.replica.done(plan, applied, signatures)  # 3.
         for item, result in zip(committed, applied):
             self._announce(item, result)
+        self._answer_reads(plan.reads, plan.read_failures)  # 4.
         self._observe(plan.notes)
         self.metrics.step_seconds.observe(time.perf_counter() - started)
         for response in plan.check_sync:
@@ -231,6 +247,28 @@ class Driver:
         """Until no forwarded batch is being admitted (tests replay inputs one by one)."""
         if self._admission_tasks:
             await self._admissions_idle.wait()
+
+    # ------------------------------------------------------------ reads
+    def reads_waiting(self) -> int:
+        return len(self._reads)
+
+    def forget_read(self, request_id: int) -> None:
+        """The client stopped waiting (deadline): no answer is kept for it."""
+        self._reads.pop(request_id, None)
+        self.replica.forget_read(request_id)
+
+    def _answer_reads(self, ready: tuple[ReadReady, ...],
+                      failures: tuple[ReadFailure, ...]) -> None:
+        for point in ready:
+            read = self._reads.pop(point.request_id, None)
+            if read is not None:
+                read.index = point.index
+                read.done.set()
+        for failure in failures:
+            read = self._reads.pop(failure.request_id, None)
+            if read is not None:
+                read.failure = failure
+                read.done.set()
 
     # ------------------------------------------------------------ publishing
     def _announce(self, item: CommittedBlock, result: AppliedBlock) -> None:

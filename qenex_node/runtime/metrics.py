@@ -59,6 +59,12 @@ class NodeMetrics:
         self.evidence = Counter("qenex_evidence_committed", "Committed evidence of "
                                 "equivocation, by accused validator", ["validator"],
                                 registry=reg)
+        self.reads = Counter("qenex_reads", "Client reads by consistency and outcome (ok, "
+                             "BEHIND, TIMEOUT, refused)", ["consistency", "outcome"],
+                             registry=reg)
+        self.read_wait = Histogram("qenex_read_wait_seconds", "Time a read waited for its "
+                                   "read point and for the ledger to reach it",
+                                   ["consistency"], buckets=LATENCY_BUCKETS_S, registry=reg)
         self.transport = Gauge("qenex_transport_events", "Peer mesh counters (frames, bytes, "
                                "drops, handshake failures) since start", ["event"],
                                registry=reg)

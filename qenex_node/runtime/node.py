@@ -171,7 +171,7 @@ class NodeRuntime:
             identity=NodeIdentity(cfg.node_id, cfg.chain_id, cfg.consensus.algorithm),
             storage=self.storage, replica=self.replica, metrics=self.metrics,
             peers_connected=self.peers_connected, is_ready=self.is_ready,
-            driver_inputs=self.driver.send_inputs)
+            driver_inputs=self.driver.send_inputs, forget_read=self.driver.forget_read)
         self.driver.listeners.append(self.backend.on_driver_event)
 
     # ------------------------------------------------------------ run

@@ -94,14 +94,18 @@ _SHARED = {
     "sync.request.v1": "SyncRequest",
     "sync.response.v1": "SyncResponse",
     "sync.status.v1": "SyncStatus",
+    "sync.read_index_request.v1": "ReadIndexRequest",
+    "sync.read_index_answer.v1": "ReadIndexAnswer",
     "tx.batch.v1": "TransactionBatch",
 }
-_SHARED_MODULES = ("consensus.types", "qenex_node.core.sync")
+_SHARED_MODULES = ("consensus.types", "qenex_node.core.sync", "qenex_node.core.reads")
 # Shared types that may be a top-level message: ConsensusMessage field, inner oneof field.
 _SHARED_TOP = {
     "SyncRequest": ("sync", "request"),
     "SyncResponse": ("sync", "response"),
     "SyncStatus": ("sync", "status"),
+    "ReadIndexRequest": ("sync", "read_index_request"),
+    "ReadIndexAnswer": ("sync", "read_index_answer"),
     "TransactionBatch": ("transactions", None),
 }
 _SHARED_BY_TOP = {v: k for k, v in _SHARED_TOP.items()}

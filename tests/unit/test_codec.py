@@ -20,6 +20,7 @@ from consensus.types import (
     signing_bytes,
 )
 from proto.qenex.v1 import consensus_pb2
+from qenex_node.core.reads import ReadIndexAnswer, ReadIndexRequest
 from qenex_node.core.sync import CommittedBlock, SyncRequest, SyncResponse, TransactionBatch
 from qenex_node.transport import codec
 from qenex_node.transport.codec import CodecError, Reason
@@ -54,7 +55,7 @@ def _engine_messages() -> list[type]:
 
 
 ENGINE_MESSAGES = _engine_messages()
-SHARED_TOP = [SyncRequest, SyncResponse, TransactionBatch]
+SHARED_TOP = [SyncRequest, SyncResponse, TransactionBatch, ReadIndexRequest, ReadIndexAnswer]
 LEAF_MESSAGES = [c for c in ENGINE_MESSAGES + SHARED_TOP
                  if not any(f.kind == "object" for f in codec._plan(c).fields)]
 

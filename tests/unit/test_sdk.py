@@ -145,3 +145,50 @@ def test_create_account_registers_a_new_key(client, node):
     assert client.account(key.address).account.public_key == key.public_key
     assert ledger_tx.sender_of(ED, key.seed) == key.address
     assert isinstance(client.status(), node_pb2.NodeStatus)
+
+
+# ------------------------------------------------------------------ read consistency
+def test_every_read_names_the_height_it_was_served_at(client, node):
+    outcome = client.submit(transfer(1, amount=300))
+    node.commit()
+    answer = client.account(address(1))
+    assert (answer.height, answer.state_root) == (1, node.backend.ledger.state_root)
+    assert client.transaction(outcome.tx_id).read_height == 1
+    local = client.account(address(1), consistency="local")
+    assert local.height == 1 and local.account.balances[0].amount == 100_300
+
+
+def test_the_session_floor_follows_what_the_client_was_told(client, node):
+    key = AccountKey.from_seed(Scheme.ED25519, seed(0))
+    timer = later(node.commit)
+    client.transfer(key, address(2), 5, "USD", timeout_ms=5_000)
+    timer.join()
+    assert client.session_height == 1
+    with QenexClient(node.target, timeout_s=5, session_height=client.session_height) as moved:
+        assert moved.account(address(2)).height >= 1  # carries the floor to any node
+
+
+def test_a_read_above_the_nodes_height_is_answered_behind_at_its_deadline(node):
+    with QenexClient(node.target, timeout_s=1.0) as client:
+        with pytest.raises(QenexError) as err:
+            client.account(address(1), min_height=3)
+    assert (err.value.code, err.value.reason) == ("UNAVAILABLE", "BEHIND")
+    assert "applied height 0" in err.value.detail and "needs height 3" in err.value.detail
+    with QenexClient(node.target, timeout_s=1.0, session_height=3) as ahead:
+        with pytest.raises(QenexError) as err:
+            ahead.account(address(1), consistency="local")  # even local keeps the session
+    assert err.value.reason == "BEHIND"
+
+
+def test_a_read_waiting_for_its_height_is_served_when_the_height_is_applied(client, node):
+    client.submit(transfer(1, amount=300))
+    timer = later(node.commit, after_s=0.2)
+    answer = client.account(address(1), min_height=1)
+    timer.join()
+    assert answer.height == 1 and answer.account.balances[0].amount == 100_300
+
+
+def test_an_unknown_consistency_level_is_refused_before_sending(client):
+    with pytest.raises(QenexError) as err:
+        client.account(address(1), consistency="eventual")
+    assert (err.value.code, err.value.reason) == ("CLIENT", "BAD_REQUEST")

@@ -518,14 +518,38 @@ class TendermintVotes(_message.Message):
     def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., votes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
 
 class SyncMessage(_message.Message):
-    __slots__ = ("request", "response", "status")
+    __slots__ = ("request", "response", "status", "read_index_request", "read_index_answer")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    READ_INDEX_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    READ_INDEX_ANSWER_FIELD_NUMBER: _ClassVar[int]
     request: SyncRequest
     response: SyncResponse
     status: SyncStatus
-    def __init__(self, request: _Optional[_Union[SyncRequest, _Mapping]] = ..., response: _Optional[_Union[SyncResponse, _Mapping]] = ..., status: _Optional[_Union[SyncStatus, _Mapping]] = ...) -> None: ...
+    read_index_request: ReadIndexRequest
+    read_index_answer: ReadIndexAnswer
+    def __init__(self, request: _Optional[_Union[SyncRequest, _Mapping]] = ..., response: _Optional[_Union[SyncResponse, _Mapping]] = ..., status: _Optional[_Union[SyncStatus, _Mapping]] = ..., read_index_request: _Optional[_Union[ReadIndexRequest, _Mapping]] = ..., read_index_answer: _Optional[_Union[ReadIndexAnswer, _Mapping]] = ...) -> None: ...
+
+class ReadIndexRequest(_message.Message):
+    __slots__ = ("request_id", "origin")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    origin: int
+    def __init__(self, request_id: _Optional[int] = ..., origin: _Optional[int] = ...) -> None: ...
+
+class ReadIndexAnswer(_message.Message):
+    __slots__ = ("request_id", "index", "responder", "refused")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    RESPONDER_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    index: int
+    responder: int
+    refused: str
+    def __init__(self, request_id: _Optional[int] = ..., index: _Optional[int] = ..., responder: _Optional[int] = ..., refused: _Optional[str] = ...) -> None: ...
 
 class SyncStatus(_message.Message):
     __slots__ = ("height", "block_hash", "node")

@@ -27,63 +27,67 @@ from proto.qenex.v1 import block_pb2 as proto_dot_qenex_dot_v1_dot_block__pb2
 from proto.qenex.v1 import consensus_pb2 as proto_dot_qenex_dot_v1_dot_consensus__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/qenex/v1/node.proto\x12\x08qenex.v1\x1a proto/qenex/v1/transaction.proto\x1a\x1aproto/qenex/v1/block.proto\x1a\x1eproto/qenex/v1/consensus.proto\"p\n\x18SubmitTransactionRequest\x12\'\n\x02tx\x18\x01 \x01(\x0b\x32\x1b.qenex.v1.SignedTransaction\x12\x17\n\x0fwait_for_commit\x18\x02 \x01(\x08\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"\xa6\x01\n\x19SubmitTransactionResponse\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.qenex.v1.SubmitStatus\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\"\n\x07receipt\x18\x04 \x01(\x0b\x32\x11.qenex.v1.Receipt\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"5\n\x15GetTransactionRequest\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12\r\n\x05prove\x18\x02 \x01(\x08\"C\n\x0bMerkleProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x12\n\nleaf_count\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"\xde\x01\n\x16GetTransactionResponse\x12\'\n\x02tx\x18\x01 \x01(\x0b\x32\x1b.qenex.v1.SignedTransaction\x12\"\n\x07receipt\x18\x02 \x01(\x0b\x32\x11.qenex.v1.Receipt\x12%\n\x06header\x18\x03 \x01(\x0b\x32\x15.qenex.v1.BlockHeader\x12*\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0b\x32\x15.qenex.v1.Certificate\x12$\n\x05proof\x18\x05 \x01(\x0b\x32\x15.qenex.v1.MerkleProof\"3\n\x11GetAccountRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\r\n\x05prove\x18\x02 \x01(\x08\"+\n\x07\x42\x61lance\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"\x8d\x01\n\x07\x41\x63\x63ount\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12)\n\x06scheme\x18\x02 \x01(\x0e\x32\x19.qenex.v1.SignatureScheme\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12#\n\x08\x62\x61lances\x18\x05 \x03(\x0b\x32\x11.qenex.v1.Balance\"\xb3\x01\n\nStateProof\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nstate_root\x18\x02 \x01(\x0c\x12\x0c\n\x04leaf\x18\x03 \x01(\x0c\x12\x10\n\x08siblings\x18\x04 \x03(\x0c\x12\x0e\n\x06scheme\x18\x05 \x01(\t\x12%\n\x06header\x18\x06 \x01(\x0b\x32\x15.qenex.v1.BlockHeader\x12*\n\x0b\x63\x65rtificate\x18\x07 \x01(\x0b\x32\x15.qenex.v1.Certificate\"l\n\x12GetAccountResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\"\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32\x11.qenex.v1.Account\x12#\n\x05proof\x18\x03 \x01(\x0b\x32\x14.qenex.v1.StateProof\"E\n\x0fGetBlockRequest\x12\x10\n\x06height\x18\x01 \x01(\x04H\x00\x12\x14\n\nblock_hash\x18\x02 \x01(\x0cH\x00\x42\n\n\x08selector\";\n\x10GetBlockResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.qenex.v1.CommittedBlock\"\x12\n\x10GetStatusRequest\"\xe5\x01\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\x11\n\talgorithm\x18\x03 \x01(\t\x12\x0e\n\x06height\x18\x04 \x01(\x04\x12\x12\n\nstate_root\x18\x05 \x01(\x0c\x12\x12\n\nblock_hash\x18\x06 \x01(\x0c\x12\x0c\n\x04view\x18\x07 \x01(\x04\x12\x0e\n\x06leader\x18\x08 \x01(\x05\x12\x0c\n\x04role\x18\t \x01(\t\x12\x17\n\x0fpeers_connected\x18\n \x01(\r\x12\x13\n\x0bmempool_txs\x18\x0b \x01(\r\x12\x0f\n\x07version\x18\x0c \x01(\t\")\n\x12WatchEventsRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\"\xb8\x01\n\x05\x45vent\x12\x33\n\x0f\x62lock_committed\x18\x01 \x01(\x0b\x32\x18.qenex.v1.BlockCommittedH\x00\x12?\n\x15transaction_committed\x18\x02 \x01(\x0b\x32\x1e.qenex.v1.TransactionCommittedH\x00\x12\x31\n\x0eleader_changed\x18\x03 \x01(\x0b\x32\x17.qenex.v1.LeaderChangedH\x00\x42\x06\n\x04kind\"p\n\x0e\x42lockCommitted\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nblock_hash\x18\x02 \x01(\x0c\x12\x12\n\nstate_root\x18\x03 \x01(\x0c\x12\x10\n\x08tx_count\x18\x04 \x01(\r\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x04\"Y\n\x14TransactionCommitted\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\"\n\x07receipt\x18\x03 \x01(\x0b\x32\x11.qenex.v1.Receipt\"-\n\rLeaderChanged\x12\x0c\n\x04view\x18\x01 \x01(\x04\x12\x0e\n\x06leader\x18\x02 \x01(\x05\"\'\n\x19TransferLeadershipRequest\x12\n\n\x02to\x18\x01 \x01(\r\"=\n\x1aTransferLeadershipResponse\x12\x0f\n\x07started\x18\x01 \x01(\x08\x12\x0e\n\x06leader\x18\x02 \x01(\x05\"q\n\x12GetEvidenceRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x11\n\tto_height\x18\x02 \x01(\x04\x12\x16\n\tvalidator\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\r\n\x05limit\x18\x04 \x01(\rB\x0c\n\n_validator\"\xf3\x01\n\x08\x45vidence\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\r\x12\x11\n\tvalidator\x18\x03 \x01(\r\x12\x17\n\x0f\x65vidence_height\x18\x04 \x01(\x04\x12\r\n\x05round\x18\x05 \x01(\x04\x12/\n\tvote_type\x18\x06 \x01(\x0e\x32\x1c.qenex.v1.TendermintVoteStep\x12\x0f\n\x07\x62lock_a\x18\x07 \x01(\x0c\x12\x0f\n\x07\x62lock_b\x18\x08 \x01(\x0c\x12\x13\n\x0bsignature_a\x18\t \x01(\x0c\x12\x13\n\x0bsignature_b\x18\n \x01(\x0c\x12\x10\n\x08\x65vidence\x18\x0b \x01(\x0c\"M\n\x13GetEvidenceResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.qenex.v1.Evidence\x12\x13\n\x0bnext_height\x18\x02 \x01(\x04*g\n\x0cSubmitStatus\x12\x1d\n\x19SUBMIT_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tCOMMITTED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\r\n\tDUPLICATE\x10\x04\x32\xd4\x05\n\x04Node\x12\\\n\x11SubmitTransaction\x12\".qenex.v1.SubmitTransactionRequest\x1a#.qenex.v1.SubmitTransactionResponse\x12\x61\n\x12SubmitTransactions\x12\".qenex.v1.SubmitTransactionRequest\x1a#.qenex.v1.SubmitTransactionResponse(\x01\x30\x01\x12S\n\x0eGetTransaction\x12\x1f.qenex.v1.GetTransactionRequest\x1a .qenex.v1.GetTransactionResponse\x12G\n\nGetAccount\x12\x1b.qenex.v1.GetAccountRequest\x1a\x1c.qenex.v1.GetAccountResponse\x12\x41\n\x08GetBlock\x12\x19.qenex.v1.GetBlockRequest\x1a\x1a.qenex.v1.GetBlockResponse\x12=\n\tGetStatus\x12\x1a.qenex.v1.GetStatusRequest\x1a\x14.qenex.v1.NodeStatus\x12>\n\x0bWatchEvents\x12\x1c.qenex.v1.WatchEventsRequest\x1a\x0f.qenex.v1.Event0\x01\x12_\n\x12TransferLeadership\x12#.qenex.v1.TransferLeadershipRequest\x1a$.qenex.v1.TransferLeadershipResponse\x12J\n\x0bGetEvidence\x12\x1c.qenex.v1.GetEvidenceRequest\x1a\x1d.qenex.v1.GetEvidenceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/qenex/v1/node.proto\x12\x08qenex.v1\x1a proto/qenex/v1/transaction.proto\x1a\x1aproto/qenex/v1/block.proto\x1a\x1eproto/qenex/v1/consensus.proto\"p\n\x18SubmitTransactionRequest\x12\'\n\x02tx\x18\x01 \x01(\x0b\x32\x1b.qenex.v1.SignedTransaction\x12\x17\n\x0fwait_for_commit\x18\x02 \x01(\x08\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"\xa6\x01\n\x19SubmitTransactionResponse\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.qenex.v1.SubmitStatus\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\"\n\x07receipt\x18\x04 \x01(\x0b\x32\x11.qenex.v1.Receipt\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"e\n\x0bReadOptions\x12.\n\x0b\x63onsistency\x18\x01 \x01(\x0e\x32\x19.qenex.v1.ReadConsistency\x12\x12\n\nmin_height\x18\x02 \x01(\x04\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"Z\n\x15GetTransactionRequest\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12\r\n\x05prove\x18\x02 \x01(\x08\x12#\n\x04read\x18\x03 \x01(\x0b\x32\x15.qenex.v1.ReadOptions\"C\n\x0bMerkleProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x12\n\nleaf_count\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"\xf3\x01\n\x16GetTransactionResponse\x12\'\n\x02tx\x18\x01 \x01(\x0b\x32\x1b.qenex.v1.SignedTransaction\x12\"\n\x07receipt\x18\x02 \x01(\x0b\x32\x11.qenex.v1.Receipt\x12%\n\x06header\x18\x03 \x01(\x0b\x32\x15.qenex.v1.BlockHeader\x12*\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0b\x32\x15.qenex.v1.Certificate\x12$\n\x05proof\x18\x05 \x01(\x0b\x32\x15.qenex.v1.MerkleProof\x12\x13\n\x0bread_height\x18\x06 \x01(\x04\"X\n\x11GetAccountRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\r\n\x05prove\x18\x02 \x01(\x08\x12#\n\x04read\x18\x03 \x01(\x0b\x32\x15.qenex.v1.ReadOptions\"+\n\x07\x42\x61lance\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"\x8d\x01\n\x07\x41\x63\x63ount\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12)\n\x06scheme\x18\x02 \x01(\x0e\x32\x19.qenex.v1.SignatureScheme\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12#\n\x08\x62\x61lances\x18\x05 \x03(\x0b\x32\x11.qenex.v1.Balance\"\xb3\x01\n\nStateProof\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nstate_root\x18\x02 \x01(\x0c\x12\x0c\n\x04leaf\x18\x03 \x01(\x0c\x12\x10\n\x08siblings\x18\x04 \x03(\x0c\x12\x0e\n\x06scheme\x18\x05 \x01(\t\x12%\n\x06header\x18\x06 \x01(\x0b\x32\x15.qenex.v1.BlockHeader\x12*\n\x0b\x63\x65rtificate\x18\x07 \x01(\x0b\x32\x15.qenex.v1.Certificate\"\x90\x01\n\x12GetAccountResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\"\n\x07\x61\x63\x63ount\x18\x02 \x01(\x0b\x32\x11.qenex.v1.Account\x12#\n\x05proof\x18\x03 \x01(\x0b\x32\x14.qenex.v1.StateProof\x12\x0e\n\x06height\x18\x04 \x01(\x04\x12\x12\n\nstate_root\x18\x05 \x01(\x0c\"j\n\x0fGetBlockRequest\x12\x10\n\x06height\x18\x01 \x01(\x04H\x00\x12\x14\n\nblock_hash\x18\x02 \x01(\x0cH\x00\x12#\n\x04read\x18\x03 \x01(\x0b\x32\x15.qenex.v1.ReadOptionsB\n\n\x08selector\"P\n\x10GetBlockResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.qenex.v1.CommittedBlock\x12\x13\n\x0bread_height\x18\x02 \x01(\x04\"\x12\n\x10GetStatusRequest\"\xe5\x01\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\x11\n\talgorithm\x18\x03 \x01(\t\x12\x0e\n\x06height\x18\x04 \x01(\x04\x12\x12\n\nstate_root\x18\x05 \x01(\x0c\x12\x12\n\nblock_hash\x18\x06 \x01(\x0c\x12\x0c\n\x04view\x18\x07 \x01(\x04\x12\x0e\n\x06leader\x18\x08 \x01(\x05\x12\x0c\n\x04role\x18\t \x01(\t\x12\x17\n\x0fpeers_connected\x18\n \x01(\r\x12\x13\n\x0bmempool_txs\x18\x0b \x01(\r\x12\x0f\n\x07version\x18\x0c \x01(\t\")\n\x12WatchEventsRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\"\xb8\x01\n\x05\x45vent\x12\x33\n\x0f\x62lock_committed\x18\x01 \x01(\x0b\x32\x18.qenex.v1.BlockCommittedH\x00\x12?\n\x15transaction_committed\x18\x02 \x01(\x0b\x32\x1e.qenex.v1.TransactionCommittedH\x00\x12\x31\n\x0eleader_changed\x18\x03 \x01(\x0b\x32\x17.qenex.v1.LeaderChangedH\x00\x42\x06\n\x04kind\"p\n\x0e\x42lockCommitted\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nblock_hash\x18\x02 \x01(\x0c\x12\x12\n\nstate_root\x18\x03 \x01(\x0c\x12\x10\n\x08tx_count\x18\x04 \x01(\r\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x04\"Y\n\x14TransactionCommitted\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\"\n\x07receipt\x18\x03 \x01(\x0b\x32\x11.qenex.v1.Receipt\"-\n\rLeaderChanged\x12\x0c\n\x04view\x18\x01 \x01(\x04\x12\x0e\n\x06leader\x18\x02 \x01(\x05\"\'\n\x19TransferLeadershipRequest\x12\n\n\x02to\x18\x01 \x01(\r\"=\n\x1aTransferLeadershipResponse\x12\x0f\n\x07started\x18\x01 \x01(\x08\x12\x0e\n\x06leader\x18\x02 \x01(\x05\"q\n\x12GetEvidenceRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x11\n\tto_height\x18\x02 \x01(\x04\x12\x16\n\tvalidator\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\r\n\x05limit\x18\x04 \x01(\rB\x0c\n\n_validator\"\xf3\x01\n\x08\x45vidence\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\r\x12\x11\n\tvalidator\x18\x03 \x01(\r\x12\x17\n\x0f\x65vidence_height\x18\x04 \x01(\x04\x12\r\n\x05round\x18\x05 \x01(\x04\x12/\n\tvote_type\x18\x06 \x01(\x0e\x32\x1c.qenex.v1.TendermintVoteStep\x12\x0f\n\x07\x62lock_a\x18\x07 \x01(\x0c\x12\x0f\n\x07\x62lock_b\x18\x08 \x01(\x0c\x12\x13\n\x0bsignature_a\x18\t \x01(\x0c\x12\x13\n\x0bsignature_b\x18\n \x01(\x0c\x12\x10\n\x08\x65vidence\x18\x0b \x01(\x0c\"M\n\x13GetEvidenceResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.qenex.v1.Evidence\x12\x13\n\x0bnext_height\x18\x02 \x01(\x04*g\n\x0cSubmitStatus\x12\x1d\n\x19SUBMIT_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tCOMMITTED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\r\n\tDUPLICATE\x10\x04*P\n\x0fReadConsistency\x12 \n\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x10\n\x0cLINEARIZABLE\x10\x01\x12\t\n\x05LOCAL\x10\x02\x32\xd4\x05\n\x04Node\x12\\\n\x11SubmitTransaction\x12\".qenex.v1.SubmitTransactionRequest\x1a#.qenex.v1.SubmitTransactionResponse\x12\x61\n\x12SubmitTransactions\x12\".qenex.v1.SubmitTransactionRequest\x1a#.qenex.v1.SubmitTransactionResponse(\x01\x30\x01\x12S\n\x0eGetTransaction\x12\x1f.qenex.v1.GetTransactionRequest\x1a .qenex.v1.GetTransactionResponse\x12G\n\nGetAccount\x12\x1b.qenex.v1.GetAccountRequest\x1a\x1c.qenex.v1.GetAccountResponse\x12\x41\n\x08GetBlock\x12\x19.qenex.v1.GetBlockRequest\x1a\x1a.qenex.v1.GetBlockResponse\x12=\n\tGetStatus\x12\x1a.qenex.v1.GetStatusRequest\x1a\x14.qenex.v1.NodeStatus\x12>\n\x0bWatchEvents\x12\x1c.qenex.v1.WatchEventsRequest\x1a\x0f.qenex.v1.Event0\x01\x12_\n\x12TransferLeadership\x12#.qenex.v1.TransferLeadershipRequest\x1a$.qenex.v1.TransferLeadershipResponse\x12J\n\x0bGetEvidence\x12\x1c.qenex.v1.GetEvidenceRequest\x1a\x1d.qenex.v1.GetEvidenceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.qenex.v1.node_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBMITSTATUS']._serialized_start=2709
-  _globals['_SUBMITSTATUS']._serialized_end=2812
+  _globals['_SUBMITSTATUS']._serialized_start=3002
+  _globals['_SUBMITSTATUS']._serialized_end=3105
+  _globals['_READCONSISTENCY']._serialized_start=3107
+  _globals['_READCONSISTENCY']._serialized_end=3187
   _globals['_SUBMITTRANSACTIONREQUEST']._serialized_start=133
   _globals['_SUBMITTRANSACTIONREQUEST']._serialized_end=245
   _globals['_SUBMITTRANSACTIONRESPONSE']._serialized_start=248
   _globals['_SUBMITTRANSACTIONRESPONSE']._serialized_end=414
-  _globals['_GETTRANSACTIONREQUEST']._serialized_start=416
-  _globals['_GETTRANSACTIONREQUEST']._serialized_end=469
-  _globals['_MERKLEPROOF']._serialized_start=471
-  _globals['_MERKLEPROOF']._serialized_end=538
-  _globals['_GETTRANSACTIONRESPONSE']._serialized_start=541
-  _globals['_GETTRANSACTIONRESPONSE']._serialized_end=763
-  _globals['_GETACCOUNTREQUEST']._serialized_start=765
-  _globals['_GETACCOUNTREQUEST']._serialized_end=816
-  _globals['_BALANCE']._serialized_start=818
-  _globals['_BALANCE']._serialized_end=861
-  _globals['_ACCOUNT']._serialized_start=864
-  _globals['_ACCOUNT']._serialized_end=1005
-  _globals['_STATEPROOF']._serialized_start=1008
-  _globals['_STATEPROOF']._serialized_end=1187
-  _globals['_GETACCOUNTRESPONSE']._serialized_start=1189
-  _globals['_GETACCOUNTRESPONSE']._serialized_end=1297
-  _globals['_GETBLOCKREQUEST']._serialized_start=1299
-  _globals['_GETBLOCKREQUEST']._serialized_end=1368
-  _globals['_GETBLOCKRESPONSE']._serialized_start=1370
-  _globals['_GETBLOCKRESPONSE']._serialized_end=1429
-  _globals['_GETSTATUSREQUEST']._serialized_start=1431
-  _globals['_GETSTATUSREQUEST']._serialized_end=1449
-  _globals['_NODESTATUS']._serialized_start=1452
-  _globals['_NODESTATUS']._serialized_end=1681
-  _globals['_WATCHEVENTSREQUEST']._serialized_start=1683
-  _globals['_WATCHEVENTSREQUEST']._serialized_end=1724
-  _globals['_EVENT']._serialized_start=1727
-  _globals['_EVENT']._serialized_end=1911
-  _globals['_BLOCKCOMMITTED']._serialized_start=1913
-  _globals['_BLOCKCOMMITTED']._serialized_end=2025
-  _globals['_TRANSACTIONCOMMITTED']._serialized_start=2027
-  _globals['_TRANSACTIONCOMMITTED']._serialized_end=2116
-  _globals['_LEADERCHANGED']._serialized_start=2118
-  _globals['_LEADERCHANGED']._serialized_end=2163
-  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_start=2165
-  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_end=2204
-  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_start=2206
-  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_end=2267
-  _globals['_GETEVIDENCEREQUEST']._serialized_start=2269
-  _globals['_GETEVIDENCEREQUEST']._serialized_end=2382
-  _globals['_EVIDENCE']._serialized_start=2385
-  _globals['_EVIDENCE']._serialized_end=2628
-  _globals['_GETEVIDENCERESPONSE']._serialized_start=2630
-  _globals['_GETEVIDENCERESPONSE']._serialized_end=2707
-  _globals['_NODE']._serialized_start=2815
-  _globals['_NODE']._serialized_end=3539
+  _globals['_READOPTIONS']._serialized_start=416
+  _globals['_READOPTIONS']._serialized_end=517
+  _globals['_GETTRANSACTIONREQUEST']._serialized_start=519
+  _globals['_GETTRANSACTIONREQUEST']._serialized_end=609
+  _globals['_MERKLEPROOF']._serialized_start=611
+  _globals['_MERKLEPROOF']._serialized_end=678
+  _globals['_GETTRANSACTIONRESPONSE']._serialized_start=681
+  _globals['_GETTRANSACTIONRESPONSE']._serialized_end=924
+  _globals['_GETACCOUNTREQUEST']._serialized_start=926
+  _globals['_GETACCOUNTREQUEST']._serialized_end=1014
+  _globals['_BALANCE']._serialized_start=1016
+  _globals['_BALANCE']._serialized_end=1059
+  _globals['_ACCOUNT']._serialized_start=1062
+  _globals['_ACCOUNT']._serialized_end=1203
+  _globals['_STATEPROOF']._serialized_start=1206
+  _globals['_STATEPROOF']._serialized_end=1385
+  _globals['_GETACCOUNTRESPONSE']._serialized_start=1388
+  _globals['_GETACCOUNTRESPONSE']._serialized_end=1532
+  _globals['_GETBLOCKREQUEST']._serialized_start=1534
+  _globals['_GETBLOCKREQUEST']._serialized_end=1640
+  _globals['_GETBLOCKRESPONSE']._serialized_start=1642
+  _globals['_GETBLOCKRESPONSE']._serialized_end=1722
+  _globals['_GETSTATUSREQUEST']._serialized_start=1724
+  _globals['_GETSTATUSREQUEST']._serialized_end=1742
+  _globals['_NODESTATUS']._serialized_start=1745
+  _globals['_NODESTATUS']._serialized_end=1974
+  _globals['_WATCHEVENTSREQUEST']._serialized_start=1976
+  _globals['_WATCHEVENTSREQUEST']._serialized_end=2017
+  _globals['_EVENT']._serialized_start=2020
+  _globals['_EVENT']._serialized_end=2204
+  _globals['_BLOCKCOMMITTED']._serialized_start=2206
+  _globals['_BLOCKCOMMITTED']._serialized_end=2318
+  _globals['_TRANSACTIONCOMMITTED']._serialized_start=2320
+  _globals['_TRANSACTIONCOMMITTED']._serialized_end=2409
+  _globals['_LEADERCHANGED']._serialized_start=2411
+  _globals['_LEADERCHANGED']._serialized_end=2456
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_start=2458
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_end=2497
+  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_start=2499
+  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_end=2560
+  _globals['_GETEVIDENCEREQUEST']._serialized_start=2562
+  _globals['_GETEVIDENCEREQUEST']._serialized_end=2675
+  _globals['_EVIDENCE']._serialized_start=2678
+  _globals['_EVIDENCE']._serialized_end=2921
+  _globals['_GETEVIDENCERESPONSE']._serialized_start=2923
+  _globals['_GETEVIDENCERESPONSE']._serialized_end=3000
+  _globals['_NODE']._serialized_start=3190
+  _globals['_NODE']._serialized_end=3914
 # @@protoc_insertion_point(module_scope)

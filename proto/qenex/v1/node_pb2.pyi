@@ -17,11 +17,20 @@ class SubmitStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMMITTED: _ClassVar[SubmitStatus]
     REJECTED: _ClassVar[SubmitStatus]
     DUPLICATE: _ClassVar[SubmitStatus]
+
+class ReadConsistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    READ_CONSISTENCY_UNSPECIFIED: _ClassVar[ReadConsistency]
+    LINEARIZABLE: _ClassVar[ReadConsistency]
+    LOCAL: _ClassVar[ReadConsistency]
 SUBMIT_STATUS_UNSPECIFIED: SubmitStatus
 ACCEPTED: SubmitStatus
 COMMITTED: SubmitStatus
 REJECTED: SubmitStatus
 DUPLICATE: SubmitStatus
+READ_CONSISTENCY_UNSPECIFIED: ReadConsistency
+LINEARIZABLE: ReadConsistency
+LOCAL: ReadConsistency
 
 class SubmitTransactionRequest(_message.Message):
     __slots__ = ("tx", "wait_for_commit", "timeout_ms")
@@ -49,13 +58,25 @@ class SubmitTransactionResponse(_message.Message):
     detail: str
     def __init__(self, tx_id: _Optional[bytes] = ..., status: _Optional[_Union[SubmitStatus, str]] = ..., height: _Optional[int] = ..., receipt: _Optional[_Union[_transaction_pb2.Receipt, _Mapping]] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
+class ReadOptions(_message.Message):
+    __slots__ = ("consistency", "min_height", "timeout_ms")
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    MIN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    consistency: ReadConsistency
+    min_height: int
+    timeout_ms: int
+    def __init__(self, consistency: _Optional[_Union[ReadConsistency, str]] = ..., min_height: _Optional[int] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
 class GetTransactionRequest(_message.Message):
-    __slots__ = ("tx_id", "prove")
+    __slots__ = ("tx_id", "prove", "read")
     TX_ID_FIELD_NUMBER: _ClassVar[int]
     PROVE_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
     tx_id: bytes
     prove: bool
-    def __init__(self, tx_id: _Optional[bytes] = ..., prove: _Optional[bool] = ...) -> None: ...
+    read: ReadOptions
+    def __init__(self, tx_id: _Optional[bytes] = ..., prove: _Optional[bool] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class MerkleProof(_message.Message):
     __slots__ = ("leaf_index", "leaf_count", "path")
@@ -68,26 +89,30 @@ class MerkleProof(_message.Message):
     def __init__(self, leaf_index: _Optional[int] = ..., leaf_count: _Optional[int] = ..., path: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class GetTransactionResponse(_message.Message):
-    __slots__ = ("tx", "receipt", "header", "certificate", "proof")
+    __slots__ = ("tx", "receipt", "header", "certificate", "proof", "read_height")
     TX_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
+    READ_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     tx: _transaction_pb2.SignedTransaction
     receipt: _transaction_pb2.Receipt
     header: _block_pb2.BlockHeader
     certificate: _consensus_pb2.Certificate
     proof: MerkleProof
-    def __init__(self, tx: _Optional[_Union[_transaction_pb2.SignedTransaction, _Mapping]] = ..., receipt: _Optional[_Union[_transaction_pb2.Receipt, _Mapping]] = ..., header: _Optional[_Union[_block_pb2.BlockHeader, _Mapping]] = ..., certificate: _Optional[_Union[_consensus_pb2.Certificate, _Mapping]] = ..., proof: _Optional[_Union[MerkleProof, _Mapping]] = ...) -> None: ...
+    read_height: int
+    def __init__(self, tx: _Optional[_Union[_transaction_pb2.SignedTransaction, _Mapping]] = ..., receipt: _Optional[_Union[_transaction_pb2.Receipt, _Mapping]] = ..., header: _Optional[_Union[_block_pb2.BlockHeader, _Mapping]] = ..., certificate: _Optional[_Union[_consensus_pb2.Certificate, _Mapping]] = ..., proof: _Optional[_Union[MerkleProof, _Mapping]] = ..., read_height: _Optional[int] = ...) -> None: ...
 
 class GetAccountRequest(_message.Message):
-    __slots__ = ("address", "prove")
+    __slots__ = ("address", "prove", "read")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PROVE_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
     address: bytes
     prove: bool
-    def __init__(self, address: _Optional[bytes] = ..., prove: _Optional[bool] = ...) -> None: ...
+    read: ReadOptions
+    def __init__(self, address: _Optional[bytes] = ..., prove: _Optional[bool] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class Balance(_message.Message):
     __slots__ = ("currency", "amount")
@@ -130,28 +155,36 @@ class StateProof(_message.Message):
     def __init__(self, height: _Optional[int] = ..., state_root: _Optional[bytes] = ..., leaf: _Optional[bytes] = ..., siblings: _Optional[_Iterable[bytes]] = ..., scheme: _Optional[str] = ..., header: _Optional[_Union[_block_pb2.BlockHeader, _Mapping]] = ..., certificate: _Optional[_Union[_consensus_pb2.Certificate, _Mapping]] = ...) -> None: ...
 
 class GetAccountResponse(_message.Message):
-    __slots__ = ("found", "account", "proof")
+    __slots__ = ("found", "account", "proof", "height", "state_root")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    STATE_ROOT_FIELD_NUMBER: _ClassVar[int]
     found: bool
     account: Account
     proof: StateProof
-    def __init__(self, found: _Optional[bool] = ..., account: _Optional[_Union[Account, _Mapping]] = ..., proof: _Optional[_Union[StateProof, _Mapping]] = ...) -> None: ...
+    height: int
+    state_root: bytes
+    def __init__(self, found: _Optional[bool] = ..., account: _Optional[_Union[Account, _Mapping]] = ..., proof: _Optional[_Union[StateProof, _Mapping]] = ..., height: _Optional[int] = ..., state_root: _Optional[bytes] = ...) -> None: ...
 
 class GetBlockRequest(_message.Message):
-    __slots__ = ("height", "block_hash")
+    __slots__ = ("height", "block_hash", "read")
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     BLOCK_HASH_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
     height: int
     block_hash: bytes
-    def __init__(self, height: _Optional[int] = ..., block_hash: _Optional[bytes] = ...) -> None: ...
+    read: ReadOptions
+    def __init__(self, height: _Optional[int] = ..., block_hash: _Optional[bytes] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class GetBlockResponse(_message.Message):
-    __slots__ = ("block",)
+    __slots__ = ("block", "read_height")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
+    READ_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     block: _consensus_pb2.CommittedBlock
-    def __init__(self, block: _Optional[_Union[_consensus_pb2.CommittedBlock, _Mapping]] = ...) -> None: ...
+    read_height: int
+    def __init__(self, block: _Optional[_Union[_consensus_pb2.CommittedBlock, _Mapping]] = ..., read_height: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()
