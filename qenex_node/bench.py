@@ -158,8 +158,12 @@ def _offer(load: _Load, rate_tx_per_s: int, total_s: float) -> None:
 
 
 def run_cluster_bench(algorithm: str, nodes: int, duration_s: float, clients: int,
-                      rate_tx_per_s: int, block_time_ms: int = 100) -> dict[str, Any]:
+                      rate_tx_per_s: int, block_time_ms: int = 100,
+                      readers: int = 0) -> dict[str, Any]:
+    """`readers` > 0: the read benchmark (qenex_node/bench_reads.py) instead of transfers."""
     import signal
+
+    from qenex_node.bench_reads import drive_reads
 
     from qenex_node.node_cli import node_status, start_node_process, wait_ready
 
@@ -172,7 +176,11 @@ def run_cluster_bench(algorithm: str, nodes: int, duration_s: float, clients: in
             status = wait_ready(out, 90)
             if not all(s["ready"] for s in status):
                 raise RuntimeError("cluster did not become ready")
-            result = _drive(_Load(summary, clients), duration_s, rate_tx_per_s, pids)
+            if readers:
+                result = {"read_phases": drive_reads(summary, readers, clients, duration_s,
+                                                     pids)}
+            else:
+                result = _drive(_Load(summary, clients), duration_s, rate_tx_per_s, pids)
             heights = [s["height"] for s in node_status(out)]
         finally:
             for pid in pids:
@@ -186,6 +194,7 @@ def run_cluster_bench(algorithm: str, nodes: int, duration_s: float, clients: in
                 except ChildProcessError:
                     pass
     return {"algorithm": algorithm, "nodes": nodes, "clients": clients,
-            "mode": "closed-loop" if rate_tx_per_s == 0 else f"open-loop {rate_tx_per_s} tx/s",
+            "mode": "reads" if readers else "closed-loop" if rate_tx_per_s == 0
+            else f"open-loop {rate_tx_per_s} tx/s",
             "block_time_ms": block_time_ms, "duration_s": duration_s, **result,
             "final_heights": heights}

@@ -16,17 +16,22 @@ import click
               help="Offered load (open loop); 0 = closed loop.")
 @click.option("--block-time", "block_time_ms", default=100, show_default=True,
               type=click.IntRange(1), help="Longest wait before a batch is cut, in ms.")
+@click.option("--reads", is_flag=True, help="Benchmark balance reads per consistency level "
+              "(local, linearizable), alone and mixed with closed-loop transfers.")
+@click.option("--readers", default=16, show_default=True, type=click.IntRange(1, 4096),
+              help="Closed-loop readers for --reads.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def bench(ctx: click.Context, algorithm: str, nodes: int, duration_s: float, clients: int,
-          rate_tx_per_s: int, block_time_ms: int, as_json: bool) -> None:
+          rate_tx_per_s: int, block_time_ms: int, reads: bool, readers: int,
+          as_json: bool) -> None:
     """Start a local cluster, drive it with signed transfers, report throughput/latency."""
     if ctx.invoked_subcommand is not None:
         return
     from qenex_node.bench import run_cluster_bench
 
     result = run_cluster_bench(algorithm.lower(), nodes, duration_s, clients, rate_tx_per_s,
-                               block_time_ms)
+                               block_time_ms, readers=readers if reads else 0)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

@@ -16,7 +16,9 @@ A follower refuses a read with NOT_LEADER naming the leader, as it refuses propo
 the driver forwards the read to the leader (one round trip, like a proposal). Serving it
 on the follower after asking the leader for its read index (thesis §6.4, "followers")
 would save the leader the read's work but not the round trip; not done yet.
-Reads waiting at once are bounded by `pending_messages_max`.
+Reads waiting at once are bounded by `pending_messages_max`. One confirmation round runs
+at a time; reads that arrive during it are batched onto the next (etcd batches the same
+way), so concurrent reads do not each cost a heartbeat broadcast and its n - 1 answers.
 """
 from __future__ import annotations
 
@@ -51,6 +53,10 @@ class ReadIndexMixin:
     def start_waiting_reads(self) -> None:
         if self.role != LEADER or self.log.term_at(self.commit_index) != self.term:
             return
+        if any(r.context for r in self.reads):
+            # One confirmation round at a time: reads arriving meanwhile share the next
+            # one, so N concurrent reads cost about two heartbeat rounds, not N.
+            return
         waiting = [r for r in self.reads if r.context == 0]
         if not waiting:
             return
@@ -69,10 +75,14 @@ class ReadIndexMixin:
         self.release_reads()
 
     def release_reads(self) -> None:
+        released = False
         while self.reads and self.reads[0].context and \
                 len(self.reads[0].acks) >= self.quorum:
             read = self.reads.pop(0)
             self.fx.reads.append(ReadReady(read.request_id, read.index))
+            released = True
+        if released:
+            self.start_waiting_reads()
 
     def abort_reads(self, why: str) -> None:
         for read in self.reads:

@@ -89,6 +89,21 @@ def test_read_index_is_ready_after_a_majority_confirms_leadership():
     assert fx.reads == (ReadReady(1, eng.commit_index),) and fx.notes == ()
 
 
+def test_reads_during_a_confirmation_round_share_the_next_one():
+    eng = _leader_with_blocks(1)
+    eng.step(ReadRequest(1))
+    fx = eng.step(ReadRequest(2))
+    fx3 = eng.step(ReadRequest(3))
+    assert fx.send == fx3.send == () and fx.reads == fx3.reads == ()  # no round each
+    fx = recv(eng, 2, AppendEntriesResponse(1, 2, True, 0, read_context=1))
+    # Round 1 answers read 1 and at once starts round 2 for reads 2 and 3 together.
+    assert fx.reads == (ReadReady(1, eng.commit_index),)
+    beats = sends_of(fx, AppendEntries)
+    assert {to for to, m in beats if m.read_context == 2} == {1, 2}
+    fx = recv(eng, 1, AppendEntriesResponse(1, 1, True, 0, read_context=2))
+    assert fx.reads == (ReadReady(2, eng.commit_index), ReadReady(3, eng.commit_index))
+
+
 def test_read_index_waits_for_the_first_commit_of_the_term():
     eng = engine()
     elect(eng)

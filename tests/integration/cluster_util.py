@@ -173,3 +173,69 @@ class ClientLoad:
         self.running.set()
         for thread in self.threads:
             thread.join(timeout=SUBMIT_TIMEOUT_MS / 1000 + 5)
+
+
+READ_TIMEOUT_S = 10
+
+
+@dataclass(slots=True)
+class StaleReadCheck:
+    """Reader threads beside a ClientLoad: default (linearizable) GetAccount of a random
+    client's account on a random node that is up. A read is stale when the account's nonce
+    it shows is below the transfers of that client acknowledged before the read began
+    (real time), or below a nonce this reader already saw for that account (monotonic
+    reads). Refusals (BEHIND, TIMEOUT, a node being killed) are counted, never stale."""
+    load: ClientLoad
+    readers: int = 4
+    seed: int = 1
+    consistency: int = node_pb2.READ_CONSISTENCY_UNSPECIFIED  # LOCAL shows stale reads
+    reads: int = 0
+    refused: int = 0
+    stale: list[str] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        for reader in range(self.readers):
+            thread = threading.Thread(target=self._run, args=(reader,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _run(self, reader: int) -> None:
+        import random
+
+        rng = random.Random(self.seed * 1_000 + reader)
+        cluster = self.load.cluster
+        clients = cluster.summary["clients"]
+        nodes = len(cluster.summary["nodes"])
+        stubs = [cluster.stub(n) for n in range(nodes)]
+        seen: dict[int, int] = {}
+        while not self.stop_event.is_set():
+            client, node = rng.randrange(len(clients)), rng.randrange(nodes)
+            if node in self.load.down:
+                continue
+            with self.load.lock:
+                acked_before = len(self.load.acked.get(client, ()))
+            request = node_pb2.GetAccountRequest(
+                address=bytes.fromhex(clients[client]["address"]),
+                read=node_pb2.ReadOptions(consistency=self.consistency))
+            try:
+                reply = stubs[node].GetAccount(request, timeout=READ_TIMEOUT_S)
+            except grpc.RpcError:
+                with self.lock:
+                    self.refused += 1
+                continue
+            nonce = reply.account.nonce
+            floor = max(acked_before, seen.get(client, 0))
+            with self.lock:
+                self.reads += 1
+                if nonce < floor:
+                    self.stale.append(f"reader {reader} node {node} client {client}: nonce "
+                                      f"{nonce} at height {reply.height}, expected >= {floor}")
+            seen[client] = max(seen.get(client, 0), nonce)
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=READ_TIMEOUT_S + 5)

@@ -3,7 +3,9 @@ killed with SIGKILL mid-load, more transfers, then the clients go quiet and the 
 nodes restart on an idle cluster: with no further traffic every node must reach the same
 height and state root within 30 s (they learn they are behind from their peers' status).
 Then traffic resumes with the restarted nodes taking part, and every acknowledged
-transfer is committed exactly once. Slow by nature (real processes, ML-DSA-87 on every
+transfer is committed exactly once. Beside the load, readers ask random nodes for
+balances with default (linearizable) reads: none may show fewer transfers than were
+acknowledged before the read began. Slow by nature (real processes, ML-DSA-87 on every
 message): about two minutes per engine on two cores."""
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 
 from consensus.api import engine_names, max_faulty
 from proto.qenex.v1 import node_pb2
-from tests.integration.cluster_util import ClientLoad, Cluster
+from tests.integration.cluster_util import ClientLoad, Cluster, StaleReadCheck
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,6 +26,7 @@ IDLE_CATCH_UP_S = 30
 FIRST_ACKS_MIN = 300  # acknowledged transfers before the kills
 KILLED_ACKS_MIN = 400  # ... while f nodes are down
 RESTARTED_ACKS_MIN = 900  # ... after they restarted
+READS_MIN = 200  # default (linearizable) reads beside the load, none of them stale
 
 
 def _wait(predicate, timeout_s: float, what: str, cluster: Cluster) -> None:
@@ -60,9 +63,11 @@ def test_cluster_commits_through_kill9_and_converges(tmp_path, algorithm):
 def _run_faults_and_check(cluster: Cluster, algorithm: str, f: int) -> None:
     cluster.start()
     load = ClientLoad(cluster)
+    reads = StaleReadCheck(load)
     try:
         assert all(s["ready"] for s in cluster.wait_ready()), cluster.status()
         load.start()
+        reads.start()
         _wait(lambda: load.acked_count() >= FIRST_ACKS_MIN, 60, "first commits", cluster)
         leader = cluster.grpc_status(0).leader
         victims = [leader] + [n for n in range(NODES) if n != leader][: f - 1]
@@ -87,7 +92,10 @@ def _run_faults_and_check(cluster: Cluster, algorithm: str, f: int) -> None:
         _wait(lambda: load.acked_count() >= after_restart + RESTARTED_ACKS_MIN, 90,
               "commits after restart", cluster)
     finally:
+        reads.finish()
         load.finish()
+    assert not reads.stale, reads.stale[:10]
+    assert reads.reads >= READS_MIN, (reads.reads, reads.refused)
     _wait(lambda: _converged(cluster), 90, "all nodes at one height and state root", cluster)
     _check_exactly_once(cluster, load)
     _check_leadership_transfer(cluster, algorithm)
