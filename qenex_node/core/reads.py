@@ -22,7 +22,6 @@ once with OVER_LIMIT. A driver that gives up on a read (client deadline) calls `
 """
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass
 
 from consensus import canonical
@@ -69,13 +68,6 @@ class _Remote:
     request_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Forwarded:
-    """A local read sent on to the leader; its answer must come from that leader."""
-    request_id: int
-    leader: NodeId
-
-
 @dataclass(slots=True)
 class ReadOutcome:
     """What one engine step's read answers mean for the driver and the peers."""
@@ -89,7 +81,8 @@ class ReadRouter:
         self.node_id = node_id
         self._next_id = 0
         self._engine_reads: dict[int, _Local | _Remote] = {}
-        self._forwarded: collections.OrderedDict[int, _Forwarded] = collections.OrderedDict()
+        # A local read sent on to the leader: its answer must come from that leader.
+        self._forwarded: dict[int, NodeId] = {}  # request id -> leader asked
 
     def __len__(self) -> int:
         return len(self._engine_reads) + len(self._forwarded)
@@ -114,7 +107,7 @@ class ReadRouter:
         """The engine refused `engine_id` with NOT_LEADER: ask `leader` instead."""
         owner = self._engine_reads.pop(engine_id)
         assert isinstance(owner, _Local), "only a client's read is forwarded"
-        self._forwarded[owner.request_id] = _Forwarded(owner.request_id, leader)
+        self._forwarded[owner.request_id] = leader
         return ReadIndexRequest(owner.request_id, self.node_id)
 
     def forget(self, request_id: int) -> None:
@@ -127,8 +120,7 @@ class ReadRouter:
     def on_answer(self, sender: NodeId, answer: ReadIndexAnswer
                   ) -> ReadReady | ReadFailure | None:
         """The leader's answer to a forwarded read (None: unknown, late, or not its)."""
-        forwarded = self._forwarded.get(answer.request_id)
-        if forwarded is None or forwarded.leader != sender:
+        if self._forwarded.get(answer.request_id) != sender:
             return None
         del self._forwarded[answer.request_id]
         if answer.refused:
@@ -170,8 +162,7 @@ def _failed_read(note: Note | Rejected) -> tuple[int | None, str]:
     """(engine read id, reason) of an engine's "read_failed" note ("<id>:<why>", as the
     engine contract documents it), else (None, "")."""
     if isinstance(note, Note) and note.kind == "read_failed":
-        head = note.detail.split(":", 1)[0]
-        return (int(head), "ABORTED") if head.isdigit() else (None, "")
+        return int(note.detail.split(":", 1)[0]), "ABORTED"  # not a number: an engine bug
     return None, ""
 
 

@@ -137,9 +137,12 @@ def test_a_leader_that_steps_down_fails_the_followers_read(raft):
         if node not in (leader, follower):
             raft.cut |= {(leader, node), (node, leader)}
     raft.read(follower, 8)
+    raft.read(leader, 9)  # the leader's own client too (engine read id 1 there)
     raft.tick(400)  # check-quorum: a leader hearing only a minority steps down (§6.2)
-    assert raft.reads[follower] == []
-    assert [(f.request_id, f.reason) for f in raft.failures[follower]] == [(8, "ABORTED")]
+    assert raft.reads[follower] == raft.reads[leader] == []
+    assert raft.failures[leader] == [ReadFailure(9, "ABORTED", "1:stepped down")]
+    assert raft.failures[follower] == [ReadFailure(8, "ABORTED",
+                                                   f"leader {leader} refused the read")]
 
 
 def test_a_read_index_answer_from_a_node_not_asked_is_ignored(raft):
@@ -174,6 +177,17 @@ def test_a_forgotten_read_is_not_answered_late(raft):
     assert raft.reads[follower] == [] and len(raft.replicas[follower].reads) == 0
 
 
+def test_a_read_forgotten_on_the_leader_is_dropped_and_the_others_answered(raft):
+    leader = raft.leader()
+    index = raft.replicas[leader].engine.commit_index
+    raft.read(leader, 1)
+    raft.read(leader, 2)
+    raft.replicas[leader].forget_read(1)
+    raft.settle()
+    assert raft.reads[leader] == [ReadReady(2, index)]
+    assert len(raft.replicas[leader].reads) == 0
+
+
 def test_reads_beyond_the_bound_fail_at_once(raft, monkeypatch):
     monkeypatch.setattr(core_reads, "READS_PENDING_MAX", 2)
     follower = (raft.leader() + 1) % NODES
@@ -187,5 +201,6 @@ def test_reads_beyond_the_bound_fail_at_once(raft, monkeypatch):
 def test_a_read_while_no_leader_is_known_fails_for_the_driver_to_retry():
     net = Network("raft")  # before any election
     net.read(0, 9)
-    assert [(f.request_id, f.reason) for f in net.failures[0]] == [(9, "NOT_LEADER")]
+    assert net.failures[0] == [ReadFailure(9, "NOT_LEADER", "read 1: not the leader; "
+                                           "leader=None")]
     assert len(net.replicas[0].reads) == 0
