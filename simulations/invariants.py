@@ -22,7 +22,7 @@ class InvariantResult:
 
 
 SAFETY = ("agreement", "chain_integrity", "no_double_commit", "state_roots",
-          "no_equivocation", "commit_order")
+          "no_equivocation", "commit_order", "linearizable_reads")
 
 
 @dataclass(slots=True)
@@ -33,6 +33,7 @@ class Checker:
     committed_tx_height: dict[int, dict[bytes, int]] = field(default_factory=dict)
     signed: dict[tuple[int, object], bytes] = field(default_factory=dict)
     violations: dict[str, str] = field(default_factory=dict)  # first violation per check
+    highest_committed: int = 0  # the highest height any honest node has applied
 
     def fail(self, name: str, detail: str) -> None:
         self.violations.setdefault(name, detail)
@@ -42,6 +43,7 @@ class Checker:
             return
         block = item.block
         height = block.height
+        self.highest_committed = max(self.highest_committed, height)
         seen = self.by_height.get(height)
         if seen is None:
             self.by_height[height] = (block.block_hash, applied.state_root, node)
@@ -74,6 +76,14 @@ class Checker:
                 self.fail("no_double_commit", f"node {node}: tx {ident.hex()[:12]} ordered "
                           f"at heights {first} and {height}")
             txs.setdefault(ident, height)
+
+    def on_read(self, node: int, read_id: int, floor: int, served_height: int) -> None:
+        """A linearizable read served by an honest node from its state at `served_height`,
+        begun when `floor` was the highest height committed anywhere: it must reflect
+        every block committed before it began (Herlihy & Wing's real-time order)."""
+        if node in self.honest and served_height < floor:
+            self.fail("linearizable_reads", f"read {read_id} on node {node} served at "
+                      f"height {served_height}; height {floor} was committed before it began")
 
     def on_sign(self, node: int, position: object, digest: bytes) -> None:
         key = (node, position)

@@ -7,7 +7,9 @@ exactly as for the daemon; this module carries the plans out with simulated I/O:
   2. send    - sign each message (the run's equivocation checker sees every honest
                signature) and put it on the simulated network; answer sync requests;
   3. done    - hand results back to the core (mempool cleanup, feedback inputs);
-  4. next    - the core's local inputs before the next event.
+  4. reads   - a read point (`Plan.reads`) is served once this node has applied it;
+               refused reads are asked again until the client's deadline;
+  5. next    - the core's local inputs before the next event.
 Crash points inside a step ("after_persist", "mid_send") cut a plan short the way a real
 crash would. A crash drops everything volatile: engine, app, mempool, queued inputs.
 """
@@ -22,6 +24,7 @@ from crypto.simulated import SimulatedSigner
 from ledger.receipts import AppliedBlock
 from qenex_node.core.mempool import Mempool, MempoolLimits
 from qenex_node.core.plan import EMPTY_PLAN, Outbound, Plan
+from qenex_node.core.reads import ReadIndexAnswer, ReadIndexRequest
 from qenex_node.core.replica import Replica, ReplicaInvariantError
 from qenex_node.core.sync import (
     CommittedBlock,
@@ -52,6 +55,8 @@ class SimulationHost(Protocol):
 
     def record_notes(self, node: int, notes: tuple[Any, ...]) -> None: ...
 
+    def record_read(self, node: int, read_id: int, floor: int, served_height: int) -> None: ...
+
     def check_equivocation(self, node: int, position: object, data: bytes) -> None: ...
 
     def note_byzantine_signature(self, node: int, position: object, data: bytes) -> None: ...
@@ -72,7 +77,17 @@ class SimulationHost(Protocol):
     torn_rng: Any
 
 MEMPOOL_PROPOSAL_TIMEOUT_MS = 3_000
-CORE_MESSAGES = (SyncStatus, SyncRequest, SyncResponse, TransactionBatch)
+READ_RETRY_MS = 25  # a read refused for a passing reason (no leader yet) asks again after
+CORE_MESSAGES = (SyncStatus, SyncRequest, SyncResponse, TransactionBatch, ReadIndexRequest,
+                 ReadIndexAnswer)
+
+
+@dataclass(slots=True)
+class _SimRead:
+    """A client read at this node: its floor (for the checker) and deadline."""
+    floor: int
+    deadline_ms: int
+    index: int | None = None  # the read point, once the engine gave it
 
 
 @dataclass(slots=True)
@@ -171,6 +186,7 @@ class SimNode:
                                config=self.config, mempool=mempool)
         self.up = True
         self.crash_point = None
+        self._reads: dict[int, _SimRead] = {}  # volatile: a crash loses its clients' reads
         self._run(lambda: self.replica.restore(self.storage.restore_input()))
 
     def crash(self) -> None:
@@ -203,6 +219,45 @@ class SimNode:
         if self.recorder is not None:
             self.recorder.on_input("admit", tx)
         return self.admit(tx)
+
+    def read(self, read_id: int, floor: int, deadline_ms: int) -> None:
+        """A client's linearizable read arrives at this node."""
+        self._reads[read_id] = _SimRead(floor, deadline_ms)
+        self._ask_read_point(read_id)
+
+    def _ask_read_point(self, read_id: int) -> None:
+        if self.up and read_id in self._reads:
+            if self.recorder is not None:
+                self.recorder.on_input("read", read_id)
+            self._run(lambda: self.replica.read(read_id))
+
+    def _answer_reads(self, plan: Plan) -> None:
+        """Read points become reads served once applied; refusals are asked again."""
+        for ready in plan.reads:
+            read = self._reads.get(ready.request_id)
+            if read is not None:
+                read.index = ready.index
+        for failure in plan.read_failures:
+            read = self._reads.get(failure.request_id)
+            if read is None:
+                continue
+            retry_ms = self.sim.world.now_ms + READ_RETRY_MS
+            if retry_ms >= read.deadline_ms or failure.reason == "UNSUPPORTED":
+                del self._reads[failure.request_id]
+                self.sim.count(f"reads_refused_{failure.reason.lower()}")
+            else:
+                self.sim.world.at(retry_ms * 1_000, self._ask_read_point, failure.request_id)
+        self._serve_reads()
+
+    def _serve_reads(self) -> None:
+        height = self.storage.height
+        for read_id in [r for r, read in self._reads.items()
+                        if read.index is not None and read.index <= height]:
+            read = self._reads.pop(read_id)
+            if self.sim.world.now_ms > read.deadline_ms:
+                self.sim.count("reads_behind")  # the client was told BEHIND long ago
+            else:
+                self.sim.record_read(self.node_id, read_id, read.floor, height)
 
     def admit(self, tx: bytes) -> str:
         check = self.storage.app.check_tx(tx)
@@ -265,6 +320,8 @@ class SimNode:
             self._serve_sync(request)
         self.replica.done(plan, applied, signatures)  # 3. feedback
         self.sim.record_notes(self.node_id, plan.notes)
+        if self._reads:
+            self._answer_reads(plan)  # 4. reads
         for response in plan.check_sync:
             accepted = self.replica.check_sync(response, *self.replica.chain_tip())
             self._run(lambda: self.replica.on_synced_blocks(response, accepted))  # noqa: B023

@@ -128,6 +128,7 @@ class Simulation:
         self.evidence_committed: set[bytes] = set()
         self._byzantine_signed: dict[tuple[int, object], bytes] = {}
         self._byzantine_conflicts: set[tuple[int, object]] = set()
+        self._read_ids = 0
         self.clocks = {c.node: c for c in scenario.clocks}
         validators = ValidatorSet(tuple(Validator(i, self.verifier.public_key(i))
                                         for i in range(scenario.nodes)))
@@ -167,6 +168,7 @@ class Simulation:
         for fault in sc.faults:
             self._schedule_fault(fault)
         self._schedule_workload()
+        self._schedule_reads()
 
     def _schedule_drifting_ticks(self, node: SimNode) -> None:
         """A fast clock (drift > 0) ticks more often in virtual time, a slow one less."""
@@ -209,7 +211,35 @@ class Simulation:
             self.world.at(time_us, self._submit, rng.randrange(self.scenario.nodes), tx)
             time_us += interval_us
 
+    def _schedule_reads(self) -> None:
+        load = self.scenario.workload
+        if load.reads_per_s <= 0:
+            return
+        rng = self._rng("reads")  # its own stream: adding reads moves no transaction
+        interval_us = max(1, 1_000_000 // load.reads_per_s)
+        time_us = load.start_ms * US_PER_MS
+        while time_us < self.scenario.workload_stop_ms() * US_PER_MS:
+            self.world.at(time_us, self._read, rng.randrange(self.scenario.nodes))
+            time_us += interval_us
+
     # ------------------------------------------------------------ events
+    def _read(self, node: int) -> None:
+        """A client reads at a node (the next honest one that is up), linearizably: the
+        floor is the highest height committed anywhere as the read begins."""
+        for offset in range(self.scenario.nodes):
+            target = self.nodes[(node + offset) % self.scenario.nodes]
+            if target.up and target.node_id in self.checker.honest:
+                self._read_ids += 1
+                self.count("reads_started")
+                deadline_ms = self.world.now_ms + self.scenario.workload.read_timeout_ms
+                target.read(self._read_ids, self.checker.highest_committed, deadline_ms)
+                return
+
+    def record_read(self, node: int, read_id: int, floor: int, served_height: int) -> None:
+        self.count("reads_served")
+        self.trace(("read", node, read_id, served_height))
+        self.checker.on_read(node, read_id, floor, served_height)
+
     def _tick_all(self, nodes: list[SimNode]) -> None:
         for node in nodes:
             node.on_tick()

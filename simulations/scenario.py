@@ -86,6 +86,10 @@ class Workload:
     start_ms: int = 0
     stop_ms: int | None = None  # default: duration - 20 %, so the tail can drain
     ledger: bool = False  # real ledger with signed Ed25519 transfers (slower, realistic)
+    # Linearizable reads at random honest nodes (0: none), checked against real time by
+    # the `linearizable_reads` invariant; a read not served by its deadline is counted.
+    reads_per_s: int = 0
+    read_timeout_ms: int = 3_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,24 @@ def _run_faults_and_check(cluster: Cluster, algorithm: str, f: int) -> None:
     assert reads.reads >= READS_MIN, (reads.reads, reads.refused)
     _wait(lambda: _converged(cluster), 90, "all nodes at one height and state root", cluster)
     _check_exactly_once(cluster, load)
+    _check_read_levels(cluster)
     _check_leadership_transfer(cluster, algorithm)
+
+
+def _check_read_levels(cluster: Cluster) -> None:
+    """Every level answers at a height it names; a height the node has not applied is
+    answered BEHIND once the read's own timeout passes, never with older state."""
+    from qenex_node.sdk import QenexClient, QenexError
+
+    address = bytes.fromhex(cluster.summary["clients"][0]["address"])
+    height = cluster.grpc_status(1).height
+    with QenexClient(cluster.summary["nodes"][1]["grpc"], timeout_s=2) as client:
+        for level in ("linearizable", "local"):
+            assert client.account(address, consistency=level).height >= height
+        with pytest.raises(QenexError) as info:
+            client.account(address, min_height=height + 1_000)
+    assert (info.value.code, info.value.reason) == ("UNAVAILABLE", "BEHIND")
+    assert f"needs height {height + 1_000}" in info.value.detail
 
 
 def _check_leadership_transfer(cluster: Cluster, algorithm: str) -> None:

@@ -20,7 +20,7 @@ from consensus.api import Tick, create_engine
 from crypto.simulated import SimulatedSigner
 from qenex_node.core.mempool import Mempool, MempoolLimits
 from qenex_node.core.replica import Replica
-from qenex_node.runtime.driver import Driver, PeerMessage, ProposeNow
+from qenex_node.runtime.driver import ClientRead, Driver, PeerMessage, ProposeNow
 from qenex_node.runtime.metrics import NodeMetrics
 from simulations.app import DigestApp
 from simulations.node import MEMPOOL_PROPOSAL_TIMEOUT_MS, SimStorage
@@ -73,7 +73,7 @@ class RecordingStorage(SimStorage):
 def record_simulation(algorithm: str, seed: int) -> tuple[Simulation, Recording]:
     scenario = Scenario(algorithm=algorithm, nodes=4, seed=seed, duration_ms=4_000,
                         network=NetworkConfig(delay_min_ms=1, delay_mean_ms=3),
-                        workload=Workload(tx_per_s=150),
+                        workload=Workload(tx_per_s=150, reads_per_s=40),
                         faults=(Partition(((0,), (1, 2, 3)), at_ms=1_000, heal_at_ms=2_200),),
                         engine={"view_timeout_ticks": 40})
     sim = Simulation(scenario)
@@ -115,6 +115,8 @@ async def replay_through_runtime(sim: Simulation, inputs: list[tuple[object, ...
                 await driver.wait_admissions()
             elif kind == "admit":
                 replica.admit(args[0], storage.app.check_tx(args[0]))
+            elif kind == "read":
+                await driver.process(ClientRead(args[0], trio.Event()))
         nursery.cancel_scope.cancel()
     return recording
 
@@ -127,7 +129,7 @@ async def test_runtime_and_simulator_drivers_do_the_same(algorithm: str,
                                                          catch_up: set[str]) -> None:
     sim, simulated = record_simulation(algorithm, seed=11)
     kinds = {entry[0] for entry in simulated.inputs}
-    assert {"tick", "propose", "packet", "admit"} <= kinds
+    assert {"tick", "propose", "packet", "admit", "read"} <= kinds
     names = {type(e[2]).__name__ for e in simulated.events if e[0] == "send"}
     assert catch_up <= names  # the catch-up machinery was exercised
     received = {type(e[2]).__name__ for e in simulated.inputs if e[0] == "packet"}
