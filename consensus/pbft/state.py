@@ -38,8 +38,16 @@ from dataclasses import dataclass, field
 from consensus import canonical
 from consensus.api import EngineConfig
 from consensus.pbft.certificates import quorum_of
-from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange, primary_of
-from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage
+from consensus.pbft.messages import (
+    NewView,
+    PreparedCertificate,
+    PrePrepare,
+    ReadQuery,
+    ViewChange,
+    primary_of,
+)
+from consensus.read_barrier import ReadBarrier
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, Certificate, NodeId, SignedMessage
 
 KEY_VIEW = "pbft/view"
 KEY_STABLE = "pbft/stable"
@@ -119,6 +127,9 @@ class Replica:
     committed_height: int = 0
     committed_hash: bytes = GENESIS_HASH
     committed_hashes: dict[int, bytes] = field(default_factory=dict)  # above stable only
+    # The certificate of the last block this replica committed itself (None after a
+    # restart or a catch-up): a read answer's proof (read_barrier.py).
+    commit_certificate: Certificate | None = None
     applied_height: int = 0
     applied_root: bytes = EMPTY_ROOT
     # Root per recently applied height (None: skipped by state transfer), for header.py.
@@ -169,6 +180,12 @@ class Replica:
     catch_up_peers: tuple[NodeId, ...] = ()
     stalled_ticks: int = 0
     replay_needed: bool = False
+    read_barrier: ReadBarrier = field(init=False)
+
+    def __post_init__(self) -> None:
+        quorum = quorum_of(self.config)
+        self.read_barrier = ReadBarrier(self.config, ReadQuery,
+                                        lambda senders: len(senders) >= quorum)
 
     # ------------------------------------------------------------ arithmetic
     @property

@@ -1,0 +1,274 @@
+"""Tier (a): the BFT read barrier (consensus/read_barrier.py) in PBFT, HotStuff and
+Tendermint - one test per rule, exact Effects. n = 7, f = 2, quorum 2f + 1 = 5 (by
+voting power for Tendermint); the replica under test is 3, a backup / non-leader in all
+three engines at the start.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from consensus import api
+from consensus.api import (
+    EngineConfig,
+    ReadReady,
+    ReadRequest,
+    Receive,
+    Rejected,
+    RejectReason,
+    Send,
+    Tick,
+    create_engine,
+)
+from consensus.pbft import messages as pbft
+from consensus.read_barrier import NONCE_BITS, read_query_retry_ticks
+from consensus.types import (
+    GENESIS_HASH,
+    SignedMessage,
+    Validator,
+    ValidatorSet,
+    make_block,
+    signing_bytes,
+)
+
+CHAIN = "test-chain"
+NODES = 7
+ME = 3
+QUORUM = 5
+
+
+class HmacVerifier:
+    def verify(self, sender: int, message: object, signature: bytes) -> bool:
+        return 0 <= sender < NODES and hmac.compare_digest(sign(sender, message), signature)
+
+
+def sign(sender: int, message: object) -> bytes:
+    return hmac.new(bytes([sender]) * 32, signing_bytes(CHAIN, message), hashlib.sha256).digest()
+
+
+def signed(sender: int, message: object) -> SignedMessage:
+    return SignedMessage(sender, message, sign(sender, message))
+
+
+def forged(sender: int, message: object) -> SignedMessage:
+    return SignedMessage(sender, message, b"\x00" * 32)
+
+
+def config(node: int = ME, powers: tuple[int, ...] = (1,) * NODES,
+           **overrides: object) -> EngineConfig:
+    validators = ValidatorSet(tuple(Validator(i, bytes([i]), p) for i, p in enumerate(powers)))
+    base: dict[str, object] = {"node_id": node, "validators": validators, "chain_id": CHAIN,
+                               "verifier": HmacVerifier(), "heartbeat_ticks": 4,
+                               "view_timeout_ticks": 1_000, "timeout_propose_ticks": 1_000}
+    base.update(overrides)
+    return EngineConfig(**base)  # type: ignore[arg-type]
+
+
+def receive(eng: api.Engine, sender: int, message: object) -> api.Effects:
+    return eng.step(Receive(sender, message, sign(sender, message)))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    query: type
+    answer: type
+
+
+PBFT = Protocol("pbft", pbft.ReadQuery, pbft.ReadAnswer)
+
+
+def protocols() -> list[Protocol]:
+    return [PBFT]
+
+
+def engine(protocol: Protocol, node: int = ME, **overrides: object) -> api.Engine:
+    return create_engine(protocol.name, config(node, **overrides))
+
+
+def first_nonce(node: int = ME) -> int:
+    return config(node).rng("read_barrier").getrandbits(NONCE_BITS) + 1
+
+
+def ask(protocol: Protocol, eng: api.Engine, request_id: int, nonce: int) -> None:
+    """A read that starts a round: exactly one ReadQuery broadcast, no read yet."""
+    assert eng.step(ReadRequest(request_id)) == api.Effects(
+        send=(Send(None, protocol.query(nonce)),))
+
+
+def answer_all(protocol: Protocol, eng: api.Engine, nonce: int, senders: range | tuple[int, ...],
+               height: int = 0) -> list[api.Effects]:
+    return [receive(eng, s, protocol.answer(nonce, height, ())) for s in senders]
+
+
+# ------------------------------------------------------------------ the round, any engine
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_a_read_broadcasts_one_query_and_waits(protocol: Protocol) -> None:
+    eng = engine(protocol)
+    nonce = first_nonce()
+    ask(protocol, eng, 7, nonce)
+    assert eng.step(Tick()) == api.Effects()  # no read before any answer
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_the_read_is_ready_at_the_quorum_th_distinct_answer(protocol: Protocol) -> None:
+    eng = engine(protocol)
+    nonce = first_nonce()
+    ask(protocol, eng, 7, nonce)
+    for effects in answer_all(protocol, eng, nonce, range(QUORUM - 1)):
+        assert effects == api.Effects()
+    # The same sender again does not count, however often it answers.
+    assert answer_all(protocol, eng, nonce, (0, 0, 1)) == [api.Effects()] * 3
+    assert receive(eng, 6, protocol.answer(nonce, 0, ())) == api.Effects(
+        reads=(ReadReady(7, 0),))
+    # The round is over: its late answers change nothing.
+    assert receive(eng, 5, protocol.answer(nonce, 0, ())) == api.Effects()
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_answers_with_another_nonce_are_ignored(protocol: Protocol) -> None:
+    eng = engine(protocol)
+    nonce = first_nonce()
+    ask(protocol, eng, 7, nonce)
+    for stale in (nonce - 1, nonce + 1, 0):
+        assert answer_all(protocol, eng, stale, range(NODES)) == [api.Effects()] * NODES
+    effects = answer_all(protocol, eng, nonce, range(QUORUM))
+    assert effects[-1] == api.Effects(reads=(ReadReady(7, 0),))
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_a_read_during_a_round_waits_for_the_next_round(protocol: Protocol) -> None:
+    """Answers to a query sent before the read began may predate what it must see."""
+    eng = engine(protocol)
+    nonce = first_nonce()
+    ask(protocol, eng, 1, nonce)
+    for request_id in (2, 3):  # both wait, and will share one round
+        assert eng.step(ReadRequest(request_id)) == api.Effects()
+    effects = answer_all(protocol, eng, nonce, range(QUORUM))
+    assert effects[-1] == api.Effects(send=(Send(None, protocol.query(nonce + 1)),),
+                                      reads=(ReadReady(1, 0),))
+    effects = answer_all(protocol, eng, nonce + 1, range(QUORUM))
+    assert effects[-1] == api.Effects(reads=(ReadReady(2, 0), ReadReady(3, 0)))
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_the_query_is_asked_again_of_the_silent_replicas(protocol: Protocol) -> None:
+    eng = engine(protocol)
+    nonce = first_nonce()
+    ask(protocol, eng, 7, nonce)
+    answer_all(protocol, eng, nonce, (0, 3, 5))
+    retry = read_query_retry_ticks(config())
+    assert retry == 4
+    for _ in range(retry - 1):
+        assert eng.step(Tick()).send == ()
+    assert eng.step(Tick()).send == tuple(Send(n, protocol.query(nonce)) for n in (1, 2, 4, 6))
+    assert all(eng.step(Tick()).send == () for _ in range(retry - 1))
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_too_many_waiting_reads_are_refused(protocol: Protocol) -> None:
+    eng = engine(protocol, pending_messages_max=3)
+    nonce = first_nonce()
+    ask(protocol, eng, 1, nonce)
+    assert eng.step(ReadRequest(2)) == api.Effects()
+    assert eng.step(ReadRequest(3)) == api.Effects()
+    assert eng.step(ReadRequest(4)) == api.Effects(notes=(Rejected(
+        RejectReason.OVER_LIMIT, None, "read 4: too many reads"),))
+
+
+# ------------------------------------------------------------------ PBFT
+def pp_at(height: int, parent: bytes = GENESIS_HASH, view: int = 0) -> pbft.PrePrepare:
+    block = make_block(CHAIN, height, parent, (b"tx",), view % NODES, 1_000 + height)
+    return pbft.PrePrepare(view, height, block.block_hash, block)
+
+
+def prepared_proof(pp: pbft.PrePrepare, backups: tuple[int, ...] = (1, 2, 4, 5),
+                   sign_with: Callable[[int, object], SignedMessage] = signed
+                   ) -> tuple[SignedMessage, ...]:
+    return (signed(pp.view % NODES, pp), *(sign_with(b, pbft.Prepare(pp.view, pp.sequence,
+                                                                      pp.digest, b))
+                                           for b in backups))
+
+
+def prepared_replica() -> tuple[api.Engine, pbft.PrePrepare]:
+    """Replica 3 prepared sequence 1 (pre-prepare + 2f = 4 prepares), committed nothing."""
+    eng = engine(PBFT)
+    pp = pp_at(1)
+    receive(eng, 0, pp)
+    for backup in (1, 2, 4, 5):
+        receive(eng, backup, pbft.Prepare(0, 1, pp.digest, backup))
+    return eng, pp
+
+
+def test_pbft_answers_its_prepared_height_before_it_commits() -> None:
+    """f + 1 honest replicas prepared any acknowledged block; maybe none committed it."""
+    eng, pp = prepared_replica()
+    assert eng.status().committed_height == 0
+    assert receive(eng, 6, pbft.ReadQuery(41)) == api.Effects(
+        send=(Send(6, pbft.ReadAnswer(41, 1, prepared_proof(pp))),))
+
+
+def test_pbft_answers_its_commit_certificate_once_committed() -> None:
+    eng, pp = prepared_replica()
+    commits = [pbft.Commit(0, 1, pp.digest, v) for v in (0, 1, 2, 4, 5)]
+    for vote in commits:
+        receive(eng, vote.replica, vote)
+    assert eng.status().committed_height == 1
+    proof = tuple(signed(v.replica, v) for v in commits)
+    assert receive(eng, 6, pbft.ReadQuery(42)) == api.Effects(
+        send=(Send(6, pbft.ReadAnswer(42, 1, proof)),))
+
+
+def test_pbft_fresh_replica_answers_height_0_with_no_proof() -> None:
+    assert receive(engine(PBFT), 2, pbft.ReadQuery(5)) == api.Effects(
+        send=(Send(2, pbft.ReadAnswer(5, 0, ())),))
+
+
+def test_pbft_read_index_is_the_highest_proven_answer() -> None:
+    eng = engine(PBFT)
+    nonce = first_nonce()
+    ask(PBFT, eng, 7, nonce)
+    answer_all(PBFT, eng, nonce, (0, 1, 2, 4))
+    assert receive(eng, 5, pbft.ReadAnswer(nonce, 1, prepared_proof(pp_at(1)))) == \
+        api.Effects(reads=(ReadReady(7, 1),))
+
+
+def pbft_forgeries() -> list[tuple[str, tuple[SignedMessage, ...], RejectReason, str]]:
+    pp = pp_at(9)
+    commits = [pbft.Commit(0, 9, pp.digest, v) for v in (0, 1, 2, 4, 5)]
+    return [
+        ("bad signature", prepared_proof(pp, sign_with=lambda b, m: forged(b, m) if b == 4
+                                         else signed(b, m)),
+         RejectReason.BAD_SIGNATURE, "bad signature of 4"),
+        ("too few signers", prepared_proof(pp, backups=(1, 2, 4)),
+         RejectReason.QUORUM_MISSING, "4 signers are not a quorum"),
+        ("another height", prepared_proof(pp_at(8)),
+         RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("another block", tuple(signed(c.replica, c) for c in commits[:4])
+         + (signed(5, pbft.Commit(0, 9, b"\x66" * 32, 5)),),
+         RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("repeated signer", tuple(signed(c.replica, c) for c in commits[:4])
+         + (signed(2, commits[2]),),
+         RejectReason.MALFORMED, "a repeated or unknown signer"),
+        ("no proof", (), RejectReason.QUORUM_MISSING,
+         "no proof for a height not committed here"),
+    ]
+
+
+@pytest.mark.parametrize("case", pbft_forgeries(), ids=lambda c: c[0])
+def test_pbft_forged_proof_is_refused_and_not_counted(case) -> None:  # type: ignore[no-untyped-def]
+    _, proof, reason, detail = case
+    eng = engine(PBFT)
+    nonce = first_nonce()
+    ask(PBFT, eng, 7, nonce)
+    answer_all(PBFT, eng, nonce, (0, 1, 2, 4))
+    assert receive(eng, 6, pbft.ReadAnswer(nonce, 9, proof)) == api.Effects(notes=(
+        Rejected(reason, 6, f"read answer 9: {detail}"),))
+    # Refused for this round: even a valid answer from it now does not count.
+    assert receive(eng, 6, pbft.ReadAnswer(nonce, 0, ())) == api.Effects()
+    assert receive(eng, 5, pbft.ReadAnswer(nonce, 0, ())) == api.Effects(
+        reads=(ReadReady(7, 0),))  # not inflated to 9
