@@ -38,10 +38,12 @@ from consensus.hotstuff.messages import (
     GENESIS_QC,
     Proposal,
     QuorumCertificate,
+    ReadQuery,
     TimeoutCertificate,
     leader_of,
 )
 from consensus.hotstuff.safety import SafetyData
+from consensus.read_barrier import ReadBarrier
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
 
 KEY_SAFETY = "hotstuff/safety"
@@ -93,6 +95,9 @@ class Replica:
     commit_source: NodeId | None = None  # who showed it to us (likely holds the blocks)
     commit_wait_ticks: int = 0  # how long commit_qc has waited for missing blocks
     tx_height: int = 0  # highest height of a block with transactions seen in a proposal
+    # Highest height a read barrier answer named (read_barrier.py): like tx_height, the
+    # leaders propose (empty blocks if need be) until it is final, or the read waits.
+    read_height: int = 0
     # Per-round collections, bounded to [round - 1, round + ROUNDS_AHEAD_MAX].
     proposals: dict[int, bytes] = field(default_factory=dict)  # round -> block hash
     votes: dict[int, dict[NodeId, SignedMessage]] = field(default_factory=dict)
@@ -121,6 +126,11 @@ class Replica:
     catch_up_target: int = 0
     catch_up_wait_ticks: int = 0
     catch_up_peers: tuple[NodeId, ...] = ()
+    read_barrier: ReadBarrier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_barrier = ReadBarrier(self.config, ReadQuery,
+                                        lambda senders: len(senders) >= self.quorum)
 
     # ------------------------------------------------------------ arithmetic
     @property
@@ -144,6 +154,11 @@ class Replica:
 
     def leader(self, round_number: int | None = None) -> NodeId:
         return leader_of(self.round if round_number is None else round_number, self.nodes)
+
+    def wanted_height(self) -> int:
+        """The height the leaders work to make final even with nothing to order: the
+        highest block with transactions, or the index a read may wait for."""
+        return max(self.tx_height, self.read_height)
 
     def my_round_open(self) -> bool:
         """This replica has not proposed in the current round yet."""

@@ -15,6 +15,7 @@ import pytest
 from consensus import api
 from consensus.api import (
     EngineConfig,
+    Persist,
     ReadReady,
     ReadRequest,
     Receive,
@@ -24,10 +25,14 @@ from consensus.api import (
     Tick,
     create_engine,
 )
+from consensus.hotstuff import messages as hotstuff
+from consensus.hotstuff.state import KEY_PROPOSAL
 from consensus.pbft import messages as pbft
 from consensus.read_barrier import NONCE_BITS, read_query_retry_ticks
 from consensus.types import (
+    EMPTY_ROOT,
     GENESIS_HASH,
+    Block,
     SignedMessage,
     Validator,
     ValidatorSet,
@@ -80,10 +85,11 @@ class Protocol:
 
 
 PBFT = Protocol("pbft", pbft.ReadQuery, pbft.ReadAnswer)
+HOTSTUFF = Protocol("hotstuff", hotstuff.ReadQuery, hotstuff.ReadAnswer)
 
 
 def protocols() -> list[Protocol]:
-    return [PBFT]
+    return [PBFT, HOTSTUFF]
 
 
 def engine(protocol: Protocol, node: int = ME, **overrides: object) -> api.Engine:
@@ -271,4 +277,107 @@ def test_pbft_forged_proof_is_refused_and_not_counted(case) -> None:  # type: ig
     # Refused for this round: even a valid answer from it now does not count.
     assert receive(eng, 6, pbft.ReadAnswer(nonce, 0, ())) == api.Effects()
     assert receive(eng, 5, pbft.ReadAnswer(nonce, 0, ())) == api.Effects(
+        reads=(ReadReady(7, 0),))  # not inflated to 9
+
+
+# ------------------------------------------------------------------ HotStuff
+def hs_block(height: int, parent: bytes, proposer: int, txs: tuple[bytes, ...] = ()) -> Block:
+    return make_block(CHAIN, height, parent, txs, proposer, 1_000)
+
+
+def hs_qc(round_number: int, block: Block, parent_round: int,
+          voters: tuple[int, ...] = (0, 1, 2, 4, 5),
+          sign_with: Callable[[int, object], SignedMessage] = signed
+          ) -> hotstuff.QuorumCertificate:
+    parent = block.header.parent_hash
+    votes = tuple(sign_with(v, hotstuff.Vote(round_number, block.height, block.block_hash,
+                                             parent_round, parent, v)) for v in voters)
+    return hotstuff.QuorumCertificate(round_number, block.height, block.block_hash,
+                                      parent_round, parent, votes)
+
+
+class HsChain:
+    """B1 (round 1, with a transaction) <- B2 (round 2, empty); leader of r is r mod 7."""
+
+    def __init__(self) -> None:
+        self.b1 = hs_block(1, GENESIS_HASH, 1, (b"tx",))
+        self.qc1 = hs_qc(1, self.b1, 0)
+        self.b2 = hs_block(2, self.b1.block_hash, 2)
+        self.qc2 = hs_qc(2, self.b2, 1)
+
+    def proposals_to(self, eng: api.Engine) -> None:
+        receive(eng, 1, hotstuff.Proposal(1, self.b1, hotstuff.GENESIS_QC, None))
+        receive(eng, 2, hotstuff.Proposal(2, self.b2, self.qc1, None))
+
+
+def test_hotstuff_answers_the_height_its_highest_qc_certifies() -> None:
+    """f + 1 honest voters for a final block's child hold its QC or a higher one."""
+    eng = engine(HOTSTUFF)
+    chain = HsChain()
+    chain.proposals_to(eng)
+    assert eng.status().committed_height == 0
+    assert receive(eng, 6, hotstuff.ReadQuery(41)) == api.Effects(
+        send=(Send(6, hotstuff.ReadAnswer(41, 1, chain.qc1.votes)),))
+
+
+def test_hotstuff_idle_leader_proposes_until_a_read_index_is_final() -> None:
+    """Idle: the last QC certifies an empty block nobody will extend - a read waiting for
+    it would wait for ever, so a query makes the leader extend it."""
+    eng = engine(HOTSTUFF)  # replica 3 leads round 3 and collects the votes of round 2
+    chain = HsChain()
+    chain.proposals_to(eng)
+    for v in (0, 1, 2, 4, 5):
+        effects = receive(eng, v, chain.qc2.vote_of(v))
+    assert eng.status().committed_height == 1  # QC2 makes B1 final; nothing to order
+    assert effects.send == (Send(None, hotstuff.NewView(None, chain.qc2, None)),)
+    assert eng.step(Tick()) == api.Effects()  # idle: no round timer
+    b3 = make_block(CHAIN, 3, chain.b2.block_hash, (), ME, 1_000, 0, EMPTY_ROOT)
+    proposal = hotstuff.Proposal(3, b3, chain.qc2, None)
+    assert receive(eng, 6, hotstuff.ReadQuery(41)) == api.Effects(
+        persist=(Persist(KEY_PROPOSAL, proposal),),
+        send=(Send(6, hotstuff.ReadAnswer(41, 2, chain.qc2.votes)), Send(None, proposal)))
+
+
+def test_hotstuff_read_index_is_the_highest_proven_answer() -> None:
+    eng = engine(HOTSTUFF)
+    nonce = first_nonce()
+    ask(HOTSTUFF, eng, 7, nonce)
+    answer_all(HOTSTUFF, eng, nonce, (0, 1, 2, 4))
+    qc = HsChain().qc2
+    assert receive(eng, 5, hotstuff.ReadAnswer(nonce, 2, qc.votes)) == \
+        api.Effects(reads=(ReadReady(7, 2),))
+
+
+def hotstuff_forgeries() -> list[tuple[str, tuple[SignedMessage, ...], RejectReason, str]]:
+    chain = HsChain()
+    b9 = hs_block(9, b"\x55" * 32, 3)
+    good = hs_qc(9, b9, 8)
+    other = hs_qc(9, hs_block(9, b"\x56" * 32, 3), 8)
+    return [
+        ("bad signature", hs_qc(9, b9, 8, sign_with=lambda v, m: forged(v, m) if v == 4
+                                else signed(v, m)).votes,
+         RejectReason.BAD_SIGNATURE, "bad signature of 4"),
+        ("too few signers", hs_qc(9, b9, 8, voters=(0, 1, 2, 4)).votes,
+         RejectReason.QUORUM_MISSING, "4 signers are not a quorum"),
+        ("another height", chain.qc2.votes,
+         RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("another block", good.votes[:4] + other.votes[4:],
+         RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("repeated signer", good.votes[:4] + good.votes[3:4],
+         RejectReason.MALFORMED, "a repeated or unknown signer"),
+        ("no proof", (), RejectReason.QUORUM_MISSING,
+         "no proof for a height not committed here"),
+    ]
+
+
+@pytest.mark.parametrize("case", hotstuff_forgeries(), ids=lambda c: c[0])
+def test_hotstuff_forged_proof_is_refused_and_not_counted(case) -> None:  # type: ignore[no-untyped-def]
+    _, proof, reason, detail = case
+    eng = engine(HOTSTUFF)
+    nonce = first_nonce()
+    ask(HOTSTUFF, eng, 7, nonce)
+    answer_all(HOTSTUFF, eng, nonce, (0, 1, 2, 4))
+    assert receive(eng, 6, hotstuff.ReadAnswer(nonce, 9, proof)) == api.Effects(notes=(
+        Rejected(reason, 6, f"read answer 9: {detail}"),))
+    assert receive(eng, 5, hotstuff.ReadAnswer(nonce, 0, ())) == api.Effects(
         reads=(ReadReady(7, 0),))  # not inflated to 9
