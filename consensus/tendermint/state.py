@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from consensus import canonical
 from consensus.api import EngineConfig
-from consensus.tendermint.messages import NO_ROUND, Proposal, Vote, VoteStep
+from consensus.read_barrier import ReadBarrier
+from consensus.tendermint.messages import NO_ROUND, Proposal, ReadQuery, Vote, VoteStep
 from consensus.tendermint.proposer import ProposerSchedule
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
 
@@ -135,11 +136,15 @@ class Replica:
     catch_up_wait_ticks: int = 0
     behind_since_ticks: int = -1  # when a validator was first seen at a higher height
     missing_since_ticks: int = -1  # when 2f + 1 precommits named a block we do not have
+    read_barrier: ReadBarrier = field(init=False)  # read_barrier.py
 
     def __post_init__(self) -> None:
         self.me = self.config.node_id
         self.schedule = ProposerSchedule(self.config.validators)
         self.quorum, self.skip = quorum_powers(self.config)
+        # A read round ends at +2/3 of the power, not at a count of validators.
+        self.read_barrier = ReadBarrier(self.config, ReadQuery,
+                                        lambda senders: self.power(senders) >= self.quorum)
 
     # ------------------------------------------------------------ queries
     def proposer(self, height: int | None = None, round_number: int | None = None) -> NodeId:

@@ -21,6 +21,7 @@ from consensus.api import (
     Receive,
     Rejected,
     RejectReason,
+    Restore,
     Send,
     Tick,
     create_engine,
@@ -29,6 +30,9 @@ from consensus.hotstuff import messages as hotstuff
 from consensus.hotstuff.state import KEY_PROPOSAL
 from consensus.pbft import messages as pbft
 from consensus.read_barrier import NONCE_BITS, read_query_retry_ticks
+from consensus.tendermint import messages as tendermint
+from consensus.tendermint.messages import NIL, VoteStep
+from consensus.tendermint.state import KEY_STATE, DurableState, Step
 from consensus.types import (
     EMPTY_ROOT,
     GENESIS_HASH,
@@ -86,10 +90,11 @@ class Protocol:
 
 PBFT = Protocol("pbft", pbft.ReadQuery, pbft.ReadAnswer)
 HOTSTUFF = Protocol("hotstuff", hotstuff.ReadQuery, hotstuff.ReadAnswer)
+TENDERMINT = Protocol("tendermint", tendermint.ReadQuery, tendermint.ReadAnswer)
 
 
 def protocols() -> list[Protocol]:
-    return [PBFT, HOTSTUFF]
+    return [PBFT, HOTSTUFF, TENDERMINT]
 
 
 def engine(protocol: Protocol, node: int = ME, **overrides: object) -> api.Engine:
@@ -380,4 +385,123 @@ def test_hotstuff_forged_proof_is_refused_and_not_counted(case) -> None:  # type
     assert receive(eng, 6, hotstuff.ReadAnswer(nonce, 9, proof)) == api.Effects(notes=(
         Rejected(reason, 6, f"read answer 9: {detail}"),))
     assert receive(eng, 5, hotstuff.ReadAnswer(nonce, 0, ())) == api.Effects(
+        reads=(ReadReady(7, 0),))  # not inflated to 9
+
+
+# ------------------------------------------------------------------ Tendermint
+V = make_block(CHAIN, 1, GENESIS_HASH, (b"v",), 0, 1_000, 0, EMPTY_ROOT)
+
+
+def tm_vote(voter: int, step: VoteStep, block_hash: bytes = V.block_hash, height: int = 1,
+            round_number: int = 0) -> tendermint.Vote:
+    return tendermint.Vote(height, round_number, step, block_hash, voter)
+
+
+def tm_votes(step: VoteStep, voters: tuple[int, ...] = (0, 1, 2, 4, 5), **kwargs: object
+             ) -> tuple[SignedMessage, ...]:
+    return tuple(signed(v, tm_vote(v, step, **kwargs)) for v in voters)  # type: ignore[arg-type]
+
+
+def tm_started() -> api.Engine:
+    eng = engine(TENDERMINT)
+    eng.step(Restore())
+    return eng
+
+
+def test_tendermint_answers_its_height_when_it_holds_a_polka() -> None:
+    """An honest precommitter of a decided block holds its polka until it decides."""
+    eng = tm_started()
+    for v in (0, 1, 2, 4, 5):
+        receive(eng, v, tm_vote(v, VoteStep.PREVOTE))
+    assert eng.status().committed_height == 0
+    assert receive(eng, 6, tendermint.ReadQuery(41)) == api.Effects(
+        send=(Send(6, tendermint.ReadAnswer(41, 1, tm_votes(VoteStep.PREVOTE))),))
+
+
+def test_tendermint_answers_its_commit_once_decided() -> None:
+    eng = tm_started()
+    receive(eng, 0, tendermint.Proposal(1, 0, V, -1, 0, ()))
+    for v in (0, 1, 2, 4, 5):
+        receive(eng, v, tm_vote(v, VoteStep.PRECOMMIT))
+    assert eng.status().committed_height == 1
+    assert receive(eng, 6, tendermint.ReadQuery(42)) == api.Effects(
+        send=(Send(6, tendermint.ReadAnswer(42, 1, tm_votes(VoteStep.PRECOMMIT))),))
+
+
+def test_tendermint_locked_after_a_restart_answers_its_height_unproven() -> None:
+    """Its polka was only in memory, but the durable lock says H may be decided."""
+    eng = engine(TENDERMINT)
+    eng.step(Restore(records=((KEY_STATE, DurableState(1, 0, Step.PRECOMMIT, 0, V, 0, V)),)))
+    assert receive(eng, 6, tendermint.ReadQuery(43)) == api.Effects(
+        send=(Send(6, tendermint.ReadAnswer(43, 1, ())),))
+
+
+def test_tendermint_read_index_is_the_highest_proven_answer() -> None:
+    eng = engine(TENDERMINT)
+    nonce = first_nonce()
+    ask(TENDERMINT, eng, 7, nonce)
+    answer_all(TENDERMINT, eng, nonce, (0, 1, 2, 4))
+    assert receive(eng, 5, tendermint.ReadAnswer(nonce, 1, tm_votes(VoteStep.PREVOTE))) == \
+        api.Effects(reads=(ReadReady(7, 1),))
+
+
+def test_tendermint_round_ends_at_two_thirds_of_the_power() -> None:
+    """Powers 4,1,1,1,1,1,1: f = 3 of 10, quorum 7 - four answers with validator 0."""
+    eng = create_engine("tendermint", config(powers=(4, 1, 1, 1, 1, 1, 1)))
+    nonce = first_nonce()
+    ask(TENDERMINT, eng, 7, nonce)
+    assert answer_all(TENDERMINT, eng, nonce, (1, 2, 4, 5, 6)) == [api.Effects()] * 5
+    assert receive(eng, 0, tendermint.ReadAnswer(nonce, 0, ())) == api.Effects(
+        reads=(ReadReady(7, 0),))
+
+
+def test_tendermint_weighted_proof_needs_two_thirds_of_the_power() -> None:
+    """Five validators of power 1 are not a polka when validator 0 holds 4 of 10."""
+    eng = create_engine("tendermint", config(powers=(4, 1, 1, 1, 1, 1, 1)))
+    nonce = first_nonce()
+    ask(TENDERMINT, eng, 7, nonce)
+    proof = tm_votes(VoteStep.PREVOTE, voters=(1, 2, 4, 5, 6))
+    assert receive(eng, 3, tendermint.ReadAnswer(nonce, 1, proof)) == api.Effects(notes=(
+        Rejected(RejectReason.QUORUM_MISSING, 3, "read answer 1: 5 signers are not a quorum"),))
+    proof = tm_votes(VoteStep.PREVOTE, voters=(0, 1, 2, 4))
+    for sender in (0, 1, 2):
+        assert receive(eng, sender, tendermint.ReadAnswer(nonce, 1, proof)) == api.Effects()
+    assert receive(eng, 4, tendermint.ReadAnswer(nonce, 0, ())) == api.Effects(
+        reads=(ReadReady(7, 1),))
+
+
+def tendermint_forgeries() -> list[tuple[str, tuple[SignedMessage, ...], RejectReason, str]]:
+    prevotes = tm_votes(VoteStep.PREVOTE, height=9)
+    other = signed(5, tm_vote(5, VoteStep.PREVOTE, b"\x66" * 32, height=9))
+    late = signed(5, tm_vote(5, VoteStep.PREVOTE, height=9, round_number=1))
+    return [
+        ("bad signature", prevotes[:3] + (forged(4, prevotes[3].message),) + prevotes[4:],
+         RejectReason.BAD_SIGNATURE, "bad signature of 4"),
+        ("too few signers", prevotes[:4],
+         RejectReason.QUORUM_MISSING, "4 signers are not a quorum"),
+        ("another height", tm_votes(VoteStep.PRECOMMIT),
+         RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("another block", prevotes[:4] + (other,),
+         RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("another round", prevotes[:4] + (late,),
+         RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("repeated signer", prevotes[:4] + prevotes[3:4],
+         RejectReason.MALFORMED, "a repeated or unknown signer"),
+        ("nil", tm_votes(VoteStep.PREVOTE, block_hash=NIL, height=9),
+         RejectReason.MALFORMED, "votes for nil back no block"),
+        ("no proof", (), RejectReason.QUORUM_MISSING,
+         "no proof for a height not committed here"),
+    ]
+
+
+@pytest.mark.parametrize("case", tendermint_forgeries(), ids=lambda c: c[0])
+def test_tendermint_forged_proof_is_refused_and_not_counted(case) -> None:  # type: ignore[no-untyped-def]
+    _, proof, reason, detail = case
+    eng = engine(TENDERMINT)
+    nonce = first_nonce()
+    ask(TENDERMINT, eng, 7, nonce)
+    answer_all(TENDERMINT, eng, nonce, (0, 1, 2, 4))
+    assert receive(eng, 6, tendermint.ReadAnswer(nonce, 9, proof)) == api.Effects(notes=(
+        Rejected(reason, 6, f"read answer 9: {detail}"),))
+    assert receive(eng, 5, tendermint.ReadAnswer(nonce, 0, ())) == api.Effects(
         reads=(ReadReady(7, 0),))  # not inflated to 9
