@@ -30,7 +30,8 @@ ReadIndex, thesis §6.4, trusts one), so it asks everyone:
    proof is not checked (that also lets a replica that restarted, and so holds no
    certificate for its committed height, answer honestly with an empty proof). A bad
    proof is refused with the engine's reason (BAD_SIGNATURE, QUORUM_MISSING,
-   MALFORMED) and its sender is not counted in this round.
+   MALFORMED) and its sender is not counted, nor heard again, in this round: a liar
+   costs one proof check per round.
 4. With 2f + 1 distinct counted answers (by voting power for Tendermint),
    index = max(answers, own committed height), and every read of the round gets
    `ReadReady(id, index)` in request order; queued reads then start the next round.
@@ -38,23 +39,32 @@ ReadIndex, thesis §6.4, trusts one), so it asks everyone:
 Liveness: a round whose answers were lost asks again, point to point, the replicas that
 have not answered, every `read_query_retry_ticks`; the driver's read deadline answers
 the client BEHIND if a round never completes (no read fails in silence). Answers carry
-the nonce of their round: an answer to an older round is dropped, so the first nonce is
-drawn from the seeded stream `config.rng("read_barrier")` - a restarted replica does not
-count answers to the rounds of its previous life. Bounded: reads waiting at most
+the nonce of their round and an answer to another round is dropped. A restarted replica
+must not count late answers to the rounds of its previous life, and the seeded RNG would
+draw the same numbers again, so nonces start at `epoch << NONCE_COUNTER_BITS`, where the
+epoch is a durable counter raised by the first round of each life (persisted in the same
+Effects as that round's query, so before it leaves). Bounded: reads waiting at most
 `pending_messages_max`, answers per round at most one per validator.
 
 Answers are not votes: they bind nothing, may differ at every send, and have no sign
 position (like PBFT's STATUS).
+
+Changed from the first design: a retry asks only the silent replicas, point to point,
+instead of broadcasting the query again - those that answered would only send the same
+answer (under load a PBFT answer carries a block). Not bounded yet: how often one peer
+may ask. Every query is answered; a byzantine replica can make honest ones send answers
+as fast as it sends queries (a rate per sender, like STATUS's half period, would bound
+it, at the price of honest rounds that follow each other within one tick).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from consensus.api import EffectsBuilder, EngineConfig, ReadReady, RejectReason, Send
+from consensus.api import EffectsBuilder, EngineConfig, Persist, ReadReady, RejectReason, Send
 from consensus.types import NodeId, SignedMessage
 
-NONCE_BITS = 48  # the first nonce: random enough not to meet an earlier life's rounds
+NONCE_COUNTER_BITS = 40  # rounds per life before nonces reach the next epoch's
 
 # Why an answer's proof does not hold, or None: (reason, detail).
 ProofProblem = tuple[RejectReason, str] | None
@@ -102,6 +112,9 @@ class ReadBarrier:
     make_query: Callable[[int], object]  # nonce -> the engine's ReadQuery
     # Whether these answering replicas form a quorum (2f + 1, or +2/3 of the power).
     is_quorum: Callable[[Collection[NodeId]], bool]
+    epoch_key: str  # the engine's durable record of the epoch
+    restored_epoch: int = 0  # the epoch of the previous life (0: none)
+    epoch: int = 0  # this life's, once its first round started
     nonce: int = 0
     in_flight: bool = False
     round_reads: list[int] = field(default_factory=list)  # reads the round will answer
@@ -111,8 +124,12 @@ class ReadBarrier:
     refused: set[NodeId] = field(default_factory=set)
     retry_ticks: int = 0
 
-    def __post_init__(self) -> None:
-        self.nonce = self.config.rng("read_barrier").getrandbits(NONCE_BITS)
+    def restore(self, records: dict[str, object]) -> None:
+        """Start-up: remember the last life's epoch; this life's is taken lazily, so a
+        life that serves no read writes nothing."""
+        epoch = records.get(self.epoch_key)
+        self.restored_epoch = epoch if isinstance(epoch, int) else 0
+        self.epoch = 0
 
     def request(self, fx: EffectsBuilder, request_id: int) -> None:
         if len(self.round_reads) + len(self.waiting) >= self.config.pending_messages_max:
@@ -123,6 +140,10 @@ class ReadBarrier:
             self.start_round(fx)
 
     def start_round(self, fx: EffectsBuilder) -> None:
+        if self.epoch == 0:
+            self.epoch = self.restored_epoch + 1
+            fx.persist.append(Persist(self.epoch_key, self.epoch))
+            self.nonce = self.epoch << NONCE_COUNTER_BITS
         self.nonce += 1
         self.in_flight = True
         self.round_reads, self.waiting = self.waiting, []

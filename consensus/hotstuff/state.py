@@ -24,6 +24,7 @@ Durable records (`Persist`, written before any message that depends on them is s
   hotstuff/proposal  this leader's latest Proposal, written before it is signed
   hotstuff/high_qc   the highest QC known (timeouts must carry it; restores the round)
   hotstuff/high_tc   the highest TC known (restores the round after a timeout)
+  hotstuff/read_epoch  the read barrier's epoch, raised by the first read of each life
 
 Committed blocks need no record: the driver writes them with the records, and `Restore`
 reports how far the ledger got.
@@ -50,6 +51,7 @@ KEY_SAFETY = "hotstuff/safety"
 KEY_PROPOSAL = "hotstuff/proposal"
 KEY_HIGH_QC = "hotstuff/high_qc"
 KEY_HIGH_TC = "hotstuff/high_tc"
+KEY_READ_EPOCH = "hotstuff/read_epoch"  # the read barrier's epoch (read_barrier.py)
 
 ROUNDS_AHEAD_MAX = 32  # votes, timeouts and proposals accepted up to round + this
 BLOCKS_MAX = 1_024  # uncommitted blocks held; a flood beyond it is refused
@@ -130,7 +132,8 @@ class Replica:
 
     def __post_init__(self) -> None:
         self.read_barrier = ReadBarrier(self.config, ReadQuery,
-                                        lambda senders: len(senders) >= self.quorum)
+                                        lambda senders: len(senders) >= self.quorum,
+                                        KEY_READ_EPOCH)
 
     # ------------------------------------------------------------ arithmetic
     @property

@@ -25,6 +25,7 @@ sent), so that a restarted replica neither contradicts itself nor forgets a vote
   pbft/prepared/<n>  PreparedCertificate: prepared predicate held (COMMIT sent)
   pbft/view_change   ViewChange this replica sent for its target view
   pbft/new_view      NewViewPlan / NewView this replica built as a new primary
+  pbft/read_epoch    the read barrier's epoch, raised by the first read of each life
 
 Committed blocks need no record of their own: the driver writes the ledger's block in the
 same durable transaction as the persist ops, and `Restore` says how far it got.
@@ -53,6 +54,7 @@ KEY_VIEW = "pbft/view"
 KEY_STABLE = "pbft/stable"
 KEY_VIEW_CHANGE = "pbft/view_change"
 KEY_NEW_VIEW = "pbft/new_view"
+KEY_READ_EPOCH = "pbft/read_epoch"  # the read barrier's epoch (consensus/read_barrier.py)
 PREFIX_PRE_PREPARE = "pbft/pp/"
 PREFIX_PREPARED = "pbft/prepared/"
 VIEW_TIMEOUT_DOUBLINGS_MAX = 4  # the view timeout grows to at most 16 x its base
@@ -185,7 +187,8 @@ class Replica:
     def __post_init__(self) -> None:
         quorum = quorum_of(self.config)
         self.read_barrier = ReadBarrier(self.config, ReadQuery,
-                                        lambda senders: len(senders) >= quorum)
+                                        lambda senders: len(senders) >= quorum,
+                                        KEY_READ_EPOCH)
 
     # ------------------------------------------------------------ arithmetic
     @property

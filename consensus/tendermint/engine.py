@@ -111,6 +111,7 @@ class TendermintEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
+            r.read_barrier.restore(dict(event.records))
         elif isinstance(event, ReadRequest):
             r.read_barrier.request(fx, event.request_id)
         elif isinstance(event, TransferLeadership):

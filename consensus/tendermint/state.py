@@ -9,7 +9,8 @@ KEY_STATE) written with every change, in the same Effects as the vote that depen
 the driver persists before it signs (api.py), so a restarted validator resumes with its
 lock. Its own last proposal, prevote and precommit are durable too (KEY_OWN): asked to
 sign at a position it already signed, it re-sends that message and never another
-(`own_vote`), which is the double-sign guard's rule in the engine.
+(`own_vote`), which is the double-sign guard's rule in the engine. The read barrier's
+epoch is durable too (KEY_READ_EPOCH, consensus/read_barrier.py).
 
 Messages of the current height are kept per round, bounded by ROUNDS_AHEAD_MAX; messages
 for the next height wait in `future` (bounded by `pending_messages_max`).
@@ -28,6 +29,7 @@ from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessa
 
 KEY_STATE = "tendermint.state"
 KEY_OWN = "tendermint.own"
+KEY_READ_EPOCH = "tendermint.read_epoch"  # the read barrier's epoch (read_barrier.py)
 ROUNDS_AHEAD_MAX = 64  # rounds above ours whose messages we keep (rule 55 needs them)
 BATCH_HEIGHTS_AHEAD = 2  # a validator queues batches for proposals this many heights ahead
 QUEUED_TXS_MAX = 50_000  # transactions waiting for this validator's proposals
@@ -144,7 +146,8 @@ class Replica:
         self.quorum, self.skip = quorum_powers(self.config)
         # A read round ends at +2/3 of the power, not at a count of validators.
         self.read_barrier = ReadBarrier(self.config, ReadQuery,
-                                        lambda senders: self.power(senders) >= self.quorum)
+                                        lambda senders: self.power(senders) >= self.quorum,
+                                        KEY_READ_EPOCH)
 
     # ------------------------------------------------------------ queries
     def proposer(self, height: int | None = None, round_number: int | None = None) -> NodeId:

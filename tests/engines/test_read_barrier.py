@@ -29,7 +29,7 @@ from consensus.api import (
 from consensus.hotstuff import messages as hotstuff
 from consensus.hotstuff.state import KEY_PROPOSAL
 from consensus.pbft import messages as pbft
-from consensus.read_barrier import NONCE_BITS, read_query_retry_ticks
+from consensus.read_barrier import NONCE_COUNTER_BITS, read_query_retry_ticks
 from consensus.tendermint import messages as tendermint
 from consensus.tendermint.messages import NIL, VoteStep
 from consensus.tendermint.state import KEY_STATE, DurableState, Step
@@ -86,11 +86,13 @@ class Protocol:
     name: str
     query: type
     answer: type
+    epoch_key: str  # the durable record of the read barrier's epoch
 
 
-PBFT = Protocol("pbft", pbft.ReadQuery, pbft.ReadAnswer)
-HOTSTUFF = Protocol("hotstuff", hotstuff.ReadQuery, hotstuff.ReadAnswer)
-TENDERMINT = Protocol("tendermint", tendermint.ReadQuery, tendermint.ReadAnswer)
+PBFT = Protocol("pbft", pbft.ReadQuery, pbft.ReadAnswer, "pbft/read_epoch")
+HOTSTUFF = Protocol("hotstuff", hotstuff.ReadQuery, hotstuff.ReadAnswer, "hotstuff/read_epoch")
+TENDERMINT = Protocol("tendermint", tendermint.ReadQuery, tendermint.ReadAnswer,
+                      "tendermint.read_epoch")
 
 
 def protocols() -> list[Protocol]:
@@ -101,13 +103,16 @@ def engine(protocol: Protocol, node: int = ME, **overrides: object) -> api.Engin
     return create_engine(protocol.name, config(node, **overrides))
 
 
-def first_nonce(node: int = ME) -> int:
-    return config(node).rng("read_barrier").getrandbits(NONCE_BITS) + 1
+def first_nonce(epoch: int = 1) -> int:
+    return (epoch << NONCE_COUNTER_BITS) + 1
 
 
-def ask(protocol: Protocol, eng: api.Engine, request_id: int, nonce: int) -> None:
-    """A read that starts a round: exactly one ReadQuery broadcast, no read yet."""
+def ask(protocol: Protocol, eng: api.Engine, request_id: int, nonce: int,
+        epoch: int = 1) -> None:
+    """The first read of a life: exactly one ReadQuery broadcast, no read yet, and the
+    epoch raised durably before the query leaves."""
     assert eng.step(ReadRequest(request_id)) == api.Effects(
+        persist=(Persist(protocol.epoch_key, epoch),),
         send=(Send(None, protocol.query(nonce)),))
 
 
@@ -147,6 +152,19 @@ def test_answers_with_another_nonce_are_ignored(protocol: Protocol) -> None:
     ask(protocol, eng, 7, nonce)
     for stale in (nonce - 1, nonce + 1, 0):
         assert answer_all(protocol, eng, stale, range(NODES)) == [api.Effects()] * NODES
+    effects = answer_all(protocol, eng, nonce, range(QUORUM))
+    assert effects[-1] == api.Effects(reads=(ReadReady(7, 0),))
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_a_restarted_replica_ignores_answers_to_its_previous_life(protocol: Protocol) -> None:
+    """The seeded RNG repeats after a restart; the durable epoch does not."""
+    eng = engine(protocol)
+    eng.step(Restore(records=((protocol.epoch_key, 4),)))
+    nonce = first_nonce(epoch=5)
+    ask(protocol, eng, 7, nonce, epoch=5)
+    previous_life = first_nonce(epoch=4)
+    assert answer_all(protocol, eng, previous_life, range(NODES)) == [api.Effects()] * NODES
     effects = answer_all(protocol, eng, nonce, range(QUORUM))
     assert effects[-1] == api.Effects(reads=(ReadReady(7, 0),))
 
