@@ -199,6 +199,16 @@ def test_the_query_is_asked_again_of_the_silent_replicas(protocol: Protocol) -> 
 
 
 @pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_a_proof_longer_than_the_validator_set_is_refused(protocol: Protocol) -> None:
+    eng = engine(protocol)
+    nonce = first_nonce()
+    ask(protocol, eng, 7, nonce)
+    proof = tuple(signed(v % NODES, protocol.query(v)) for v in range(NODES + 1))
+    assert receive(eng, 2, protocol.answer(nonce, 0, proof)) == api.Effects(notes=(Rejected(
+        RejectReason.OVER_LIMIT, 2, "read answer proof over the validators"),))
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
 def test_too_many_waiting_reads_are_refused(protocol: Protocol) -> None:
     eng = engine(protocol, pending_messages_max=3)
     nonce = first_nonce()
@@ -255,6 +265,19 @@ def test_pbft_answers_its_commit_certificate_once_committed() -> None:
 def test_pbft_fresh_replica_answers_height_0_with_no_proof() -> None:
     assert receive(engine(PBFT), 2, pbft.ReadQuery(5)) == api.Effects(
         send=(Send(2, pbft.ReadAnswer(5, 0, ())),))
+
+
+def test_pbft_answers_up_to_the_own_committed_height_need_no_proof() -> None:
+    """They cannot raise the index; the index is never below what this replica knows."""
+    eng, pp = prepared_replica()
+    for v in (0, 1, 2, 4, 5):
+        receive(eng, v, pbft.Commit(0, 1, pp.digest, v))
+    assert eng.status().committed_height == 1
+    nonce = first_nonce()
+    ask(PBFT, eng, 7, nonce)
+    effects = [receive(eng, s, pbft.ReadAnswer(nonce, h, ()))
+               for s, h in ((0, 1), (1, 0), (2, 0), (4, 1), (5, 0))]
+    assert effects == [api.Effects()] * 4 + [api.Effects(reads=(ReadReady(7, 1),))]
 
 
 def test_pbft_read_index_is_the_highest_proven_answer() -> None:
