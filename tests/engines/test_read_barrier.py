@@ -546,3 +546,56 @@ def test_tendermint_forged_proof_is_refused_and_not_counted(case) -> None:  # ty
         Rejected(reason, 6, f"read answer 9: {detail}"),))
     assert receive(eng, 5, tendermint.ReadAnswer(nonce, 0, ())) == api.Effects(
         reads=(ReadReady(7, 0),))  # not inflated to 9
+
+
+# ------------------------------------------------------------------ seven engines
+class Cluster:
+    """Seven engines of one protocol on a lossless, in-order network: each broadcast
+    reaches every validator including its sender; commits are applied at once."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.engines = [engine(protocol, node) for node in range(NODES)]
+        self.inbox: list[tuple[int, int, object]] = []  # (to, sender, message)
+        self.committed = [0] * NODES
+        self.reads: list[ReadReady] = []
+        for node in range(NODES):
+            self.step(node, Restore())
+
+    def step(self, node: int, event: object) -> None:
+        effects = self.engines[node].step(event)  # type: ignore[arg-type]
+        for send in effects.send:
+            for to in range(NODES) if send.to is None else (send.to,):
+                self.inbox.append((to, node, send.message))
+        if node == ME:
+            self.reads.extend(effects.reads)
+        for commit in effects.commit:
+            self.committed[node] = commit.block.height
+            self.step(node, api.Applied(commit.block.height, commit.block.block_hash,
+                                        EMPTY_ROOT))
+
+    def run(self, until: Callable[[], bool], ticks_max: int = 2_000) -> None:
+        for _ in range(ticks_max):
+            while self.inbox and not until():
+                to, sender, message = self.inbox.pop(0)
+                self.step(to, Receive(sender, message, sign(sender, message)))
+            if until():
+                return
+            for node in range(NODES):
+                self.step(node, Tick())
+        raise AssertionError("the cluster did not get there")
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_seven_engines_serve_a_read_at_or_above_every_acknowledged_block(
+        protocol: Protocol) -> None:
+    cluster = Cluster(protocol)
+    for node in range(NODES):
+        cluster.step(node, api.Propose((b"tx-1",), 1_000))
+    cluster.run(lambda: max(cluster.committed) >= 1)
+    acknowledged = max(cluster.committed)  # some node answered its client
+    cluster.step(ME, ReadRequest(1))
+    cluster.run(lambda: bool(cluster.reads))
+    [ready] = cluster.reads
+    assert ready.request_id == 1 and ready.index >= acknowledged
+    # The index becomes applied here, even on a now idle cluster (HotStuff: read_height).
+    cluster.run(lambda: cluster.committed[ME] >= ready.index)
