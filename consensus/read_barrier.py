@@ -74,8 +74,9 @@ def proof_problem(config: EngineConfig, proof: tuple[SignedMessage, ...],
                   matches: Callable[[SignedMessage], bool],
                   is_quorum: Callable[[Collection[NodeId]], bool]) -> ProofProblem:
     """Why a proof fails, as the reason a metric counts: MALFORMED (a repeated or unknown
-    signer, a vote naming another block, height or sequence), QUORUM_MISSING (too few
-    distinct signers), BAD_SIGNATURE; None when each vote `matches` and verifies.
+    signer, a vote naming another block, height or round - PBFT: sequence or view),
+    QUORUM_MISSING (too few distinct signers, or too little power), BAD_SIGNATURE; None
+    when each vote `matches` and verifies.
 
     Engines run their own certificate check first and call this only for a proof it
     refused (so an honest answer's signatures are verified once), and refuse as
@@ -106,8 +107,8 @@ def read_query_retry_ticks(config: EngineConfig) -> int:
 @dataclass(slots=True)
 class ReadBarrier:
     """The protocol-independent half: reads, rounds, counting answers. The engine glue
-    builds queries and answers and checks proofs; it calls `request`, `on_answer` and
-    `on_tick`."""
+    builds queries and answers and checks proofs; it calls `restore` (at start-up),
+    `request`, `on_answer` and `on_tick`."""
     config: EngineConfig
     make_query: Callable[[int], object]  # nonce -> the engine's ReadQuery
     # Whether these answering replicas form a quorum (2f + 1, or +2/3 of the power).
