@@ -22,7 +22,8 @@ The driver carries out `Effects` in this order, and only then feeds the next inp
   4. catch_up - fetch the blocks named by `CatchUp` from peers, check their certificates,
                 apply them, then feed `Synced(height, block_hash, state_root)`;
   5. reads    - each `ReadReady(request_id, index)` answers a `ReadRequest`: serve it
-                once the ledger has applied `index`.
+                once the ledger has applied `index` (which may lie above what this node
+                has applied: with a BFT read barrier, above what it has committed).
 
 How each protocol maps onto this contract
 -----------------------------------------
@@ -37,8 +38,10 @@ it contains, checking their signatures through `config.verifier`. Checkpoints ca
 state root each replica learns from `Applied`. Durable: view, own votes, prepared and
 committed positions, stable checkpoint. A replica behind the stable checkpoint emits
 `CatchUp`. Lost messages are recovered by STATUS and retransmission (TOCS 2002 §5.2).
-Backups check a proposed header's timestamp and state root. PBFT refuses `ReadRequest`
-(the BFT read barrier is separate work) and `TransferLeadership`.
+Backups check a proposed header's timestamp and state root. `ReadRequest` runs the BFT
+read barrier (consensus/read_barrier.py) on any replica: 2f + 1 replicas answer their
+highest height backed by a commit, prepared or stable-checkpoint certificate, and the
+maximum is the read index. PBFT refuses `TransferLeadership`.
 
 Raft (Ongaro & Ousterhout 2014, thesis). Blocks are log entries and log index = block
 height (a new leader's no-op entry is an empty block); `Propose` on the leader appends an
@@ -65,12 +68,19 @@ QC, whose votes name the committed block's hash. The pacemaker counts `Tick`s pe
 2f + 1 signed TIMEOUTs (broadcast inside a NEW-VIEW with the sender's highest QC) form a
 TC that ends the round. Durable: the safety data (last voted round, preferred round,
 highest timeout round, last vote and timeout), the highest QC and TC, the own proposal.
+`ReadRequest` runs the BFT read barrier on any replica: 2f + 1 replicas answer the height
+their highest QC certifies, with the QC; leaders keep proposing (empty blocks if need
+be) until a read's index is final. Leaders rotate every round, so `TransferLeadership`
+is refused.
 
 Tendermint (Buchman, Kwon & Milosevic 2018). Height/round/step live in the engine; each
 step's timeout counts `Tick`s (growing with the round). PROPOSAL, PREVOTE and PRECOMMIT
 arrive as `Receive`; the lock (locked value and round) and valid value are durable;
 +2/3 precommits form the `Certificate` of `Commit`. Two signed votes from one validator
 for one (height, round, step) with different block ids are evidence, reported in `notes`.
+`ReadRequest` runs the BFT read barrier on any validator: validators holding +2/3 of the
+voting power answer their height when they hold a polka (+2/3 prevotes) there, else
+their last commit. `TransferLeadership` is refused (proposers rotate by priority).
 
 Notes (`Note`, `Rejected`) never change what the driver does: they feed logs and metrics.
 """
@@ -141,9 +151,13 @@ class ReadRequest:
     """A client wants a linearizable read; `request_id` names it in the answer.
 
     Answered by `Effects.reads` (`ReadReady`) once the engine knows an index whose
-    application makes the read linearizable (Raft ReadIndex, thesis §6.4), or refused
-    with a `Rejected` note (NOT_LEADER, OVER_LIMIT; engines without a read barrier refuse
-    every read) so the driver can forward or retry.
+    application makes the read linearizable - Raft by ReadIndex on the leader (thesis
+    §6.4); PBFT, HotStuff and Tendermint by the BFT read barrier on any replica
+    (consensus/read_barrier.py: the highest certified height among 2f + 1 answers) - or
+    refused with a `Rejected` note (NOT_LEADER on a Raft follower, OVER_LIMIT when too
+    many reads wait) so the driver can forward or retry. A read may also never be
+    answered (a round whose answers do not arrive): the driver's read deadline answers
+    the client BEHIND.
     """
     request_id: int
 

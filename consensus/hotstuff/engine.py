@@ -14,6 +14,8 @@ Phases live in their own modules:
   certificates.py  checking QCs and TCs; building and checking commit certificates
   retrieval.py     fetching certified blocks that are not final yet from peers
   recovery.py      restart from durable safety data, ledger feedback, catch-up
+  read_barrier.py  answering READ-QUERY, checking READ-ANSWER proofs (the BFT read
+                   barrier of consensus/read_barrier.py)
 Every refused input becomes a `Rejected` note with its reason; nothing raises on bad
 input from a peer. After every input a leader that may propose does (voting.try_propose),
 so a round entered through a QC, a TC or a catch-up starts at once.
@@ -45,10 +47,13 @@ from consensus.hotstuff.messages import (
     BlockResponse,
     NewView,
     Proposal,
+    ReadAnswer,
+    ReadQuery,
     Timeout,
     Vote,
 )
 from consensus.hotstuff.pacemaker import on_new_view, on_tick_round, on_timeout
+from consensus.hotstuff.read_barrier import on_read_answer, on_read_query
 from consensus.hotstuff.recovery import on_applied, on_restore, on_synced, on_tick_catch_up
 from consensus.hotstuff.retrieval import on_block_request, on_block_response, on_tick_commit
 from consensus.hotstuff.state import Replica
@@ -70,6 +75,8 @@ _HANDLERS = {
     Batch: on_batch,
     BlockRequest: on_block_request,
     BlockResponse: on_block_response,
+    ReadQuery: on_read_query,
+    ReadAnswer: on_read_answer,
 }
 
 
@@ -94,6 +101,7 @@ class HotStuffEngine:
             on_tick_round(r, fx)
             on_tick_commit(r, fx)
             on_tick_catch_up(r, fx)
+            r.read_barrier.on_tick(fx)
         elif isinstance(event, Propose):
             on_propose(r, fx, event)
         elif isinstance(event, Applied):
@@ -102,10 +110,13 @@ class HotStuffEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
-        elif isinstance(event, (ReadRequest, TransferLeadership)):
-            # Leaders rotate every round; reads need the BFT read barrier (separate work).
-            fx.reject(RejectReason.UNSUPPORTED, None, f"hotstuff does not serve "
-                      f"{type(event).__name__}")
+            r.read_barrier.restore(dict(event.records))
+        elif isinstance(event, ReadRequest):
+            r.read_barrier.request(fx, event.request_id)
+        elif isinstance(event, TransferLeadership):
+            # Leaders rotate every round: there is no leadership to hand over.
+            fx.reject(RejectReason.UNSUPPORTED, None, "hotstuff does not serve "
+                      "TransferLeadership")
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
         try_propose(r, fx)

@@ -27,7 +27,8 @@ travels beside it in a NEW-VIEW (DiemBFT's TimeoutMsg with its sync info), whose
 envelope signature only authenticates the channel: everything inside is self-certifying.
 
 Sign positions (double-sign guard streams, monotonic): one proposal, one vote and one
-timeout per round.
+timeout per round. The read barrier's READ-QUERY and READ-ANSWER bind nothing and have
+none.
 """
 from __future__ import annotations
 
@@ -170,4 +171,31 @@ class BlockResponse:
     justifies: tuple[QuorumCertificate, ...]
 
 
-HOTSTUFF_MESSAGES = (Proposal, Vote, Timeout, NewView, Batch, BlockRequest, BlockResponse)
+@canonical.register("hotstuff.read_query.v1")
+@dataclass(frozen=True, slots=True)
+class ReadQuery:
+    """Round `nonce` of the read barrier (consensus/read_barrier.py): "what height do
+    you hold a certificate for?" Binds nothing."""
+    nonce: int
+
+    def sign_position(self) -> None:
+        return None
+
+
+@canonical.register("hotstuff.read_answer.v1")
+@dataclass(frozen=True, slots=True)
+class ReadAnswer:
+    """The answer to ReadQuery(nonce): the highest height this replica holds a quorum
+    certificate for (hotstuff/read_barrier.py) and the signed votes of the QC
+    certifying the block at that height; empty when it cannot
+    prove its committed height (after a restart or a catch-up). Binds nothing."""
+    nonce: int
+    height: int
+    proof: tuple[SignedMessage, ...]
+
+    def sign_position(self) -> None:
+        return None
+
+
+HOTSTUFF_MESSAGES = (Proposal, Vote, Timeout, NewView, Batch, BlockRequest, BlockResponse,
+                     ReadQuery, ReadAnswer)

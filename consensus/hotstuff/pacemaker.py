@@ -69,7 +69,7 @@ def observe_tc(r: Replica, fx: EffectsBuilder, tc: TimeoutCertificate) -> None:
 
 # ------------------------------------------------------------------ timer
 def timer_running(r: Replica) -> bool:
-    return (bool(r.queued) or bool(r.offered) or r.tx_height > r.committed_height
+    return (bool(r.queued) or bool(r.offered) or r.wanted_height() > r.committed_height
             or r.timed_out_view is not None)
 
 

@@ -24,6 +24,7 @@ Durable records (`Persist`, written before any message that depends on them is s
   hotstuff/proposal  this leader's latest Proposal, written before it is signed
   hotstuff/high_qc   the highest QC known (timeouts must carry it; restores the round)
   hotstuff/high_tc   the highest TC known (restores the round after a timeout)
+  hotstuff/read_epoch  the read barrier's epoch, raised by the first read of each life
 
 Committed blocks need no record: the driver writes them with the records, and `Restore`
 reports how far the ledger got.
@@ -38,16 +39,19 @@ from consensus.hotstuff.messages import (
     GENESIS_QC,
     Proposal,
     QuorumCertificate,
+    ReadQuery,
     TimeoutCertificate,
     leader_of,
 )
 from consensus.hotstuff.safety import SafetyData
+from consensus.read_barrier import ReadBarrier
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
 
 KEY_SAFETY = "hotstuff/safety"
 KEY_PROPOSAL = "hotstuff/proposal"
 KEY_HIGH_QC = "hotstuff/high_qc"
 KEY_HIGH_TC = "hotstuff/high_tc"
+KEY_READ_EPOCH = "hotstuff/read_epoch"  # the read barrier's epoch (read_barrier.py)
 
 ROUNDS_AHEAD_MAX = 32  # votes, timeouts and proposals accepted up to round + this
 BLOCKS_MAX = 1_024  # uncommitted blocks held; a flood beyond it is refused
@@ -93,6 +97,9 @@ class Replica:
     commit_source: NodeId | None = None  # who showed it to us (likely holds the blocks)
     commit_wait_ticks: int = 0  # how long commit_qc has waited for missing blocks
     tx_height: int = 0  # highest height of a block with transactions seen in a proposal
+    # Highest height a read barrier answer named (read_barrier.py): like tx_height, the
+    # leaders propose (empty blocks if need be) until it is final, or the read waits.
+    read_height: int = 0
     # Per-round collections, bounded to [round - 1, round + ROUNDS_AHEAD_MAX].
     proposals: dict[int, bytes] = field(default_factory=dict)  # round -> block hash
     votes: dict[int, dict[NodeId, SignedMessage]] = field(default_factory=dict)
@@ -121,6 +128,12 @@ class Replica:
     catch_up_target: int = 0
     catch_up_wait_ticks: int = 0
     catch_up_peers: tuple[NodeId, ...] = ()
+    read_barrier: ReadBarrier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_barrier = ReadBarrier(self.config, ReadQuery,
+                                        lambda senders: len(senders) >= self.quorum,
+                                        KEY_READ_EPOCH)
 
     # ------------------------------------------------------------ arithmetic
     @property
@@ -144,6 +157,11 @@ class Replica:
 
     def leader(self, round_number: int | None = None) -> NodeId:
         return leader_of(self.round if round_number is None else round_number, self.nodes)
+
+    def wanted_height(self) -> int:
+        """The height the leaders work to make final even with nothing to order: the
+        highest block with transactions, or the index a read may wait for."""
+        return max(self.tx_height, self.read_height)
 
     def my_round_open(self) -> bool:
         """This replica has not proposed in the current round yet."""

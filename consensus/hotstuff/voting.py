@@ -215,14 +215,15 @@ def next_batch(r: Replica, ordered: set[bytes]) -> tuple[bytes, ...]:
 
 def try_propose(r: Replica, fx: EffectsBuilder) -> None:
     """Propose the queued batches, or an empty block while the high QC does not yet make
-    every block with transactions final; once it does, tell everyone (sync info)."""
+    every block with transactions (or a read's index, read_barrier.py) final; once it
+    does, tell everyone (sync info)."""
     if not can_propose(r):
         return
     # A QC formed from votes may certify a block whose proposal has not arrived here yet:
     # it may carry transactions, so extend it rather than let the round time out.
     unknown = r.high_qc.block_hash not in r.blocks and r.high_qc.block_hash != r.committed_hash
     final = max(r.high_qc.commits_height(), r.committed_height)
-    if not r.queued and not unknown and r.tx_height <= final:
+    if not r.queued and not unknown and r.wanted_height() <= final:
         if r.committed_height > announced_height(r) and r.announced_round < r.high_qc.round:
             r.announced_round = r.high_qc.round
             fx.send.append(Send(None, NewView(None, r.high_qc, None)))

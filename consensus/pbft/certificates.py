@@ -154,9 +154,15 @@ def check_view_change(config: EngineConfig, signed: SignedMessage,
 def check_commit_certificate(config: EngineConfig, block: Block,
                              certificate: Certificate) -> bool:
     """2f + 1 distinct valid COMMITs for (v, block height, block hash), one view."""
-    if certificate.kind != COMMIT_CERTIFICATE_KIND:
-        return False
     if certificate.height != block.height or certificate.block_hash != block.block_hash:
+        return False
+    return check_commit_votes(config, certificate)
+
+
+def check_commit_votes(config: EngineConfig, certificate: Certificate) -> bool:
+    """The votes of a commit certificate prove its (height, block hash) final; the read
+    barrier checks them without the block (read_barrier.py)."""
+    if certificate.kind != COMMIT_CERTIFICATE_KIND:
         return False
     views: set[int] = set()
     senders: set[int] = set()
@@ -164,7 +170,7 @@ def check_commit_certificate(config: EngineConfig, block: Block,
         vote = signed.message
         if not isinstance(vote, Commit) or signed.sender in senders:
             return False
-        if vote.sequence != block.height or vote.digest != block.block_hash:
+        if vote.sequence != certificate.height or vote.digest != certificate.block_hash:
             return False
         if not signed_ok(config, signed, Commit):
             return False

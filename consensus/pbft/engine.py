@@ -12,6 +12,8 @@ Phases live in their own modules:
   status.py        STATUS and retransmission of lost messages            (TOCS §5.2)
   recovery.py      rebuilding from durable records at start-up
   certificates.py  checking signed sub-messages and commit certificates
+  read_barrier.py  answering READ-QUERY, checking READ-ANSWER proofs (the BFT read
+                   barrier of consensus/read_barrier.py)
 Every refused input becomes a `Rejected` note with its reason; nothing raises on bad
 input from a peer.
 """
@@ -45,10 +47,13 @@ from consensus.pbft.messages import (
     NewView,
     Prepare,
     PrePrepare,
+    ReadAnswer,
+    ReadQuery,
     Status,
     ViewChange,
 )
 from consensus.pbft.normal_case import on_commit, on_pre_prepare, on_prepare, on_propose
+from consensus.pbft.read_barrier import on_read_answer, on_read_query
 from consensus.pbft.recovery import on_restore
 from consensus.pbft.state import Replica
 from consensus.pbft.status import on_status, on_tick_status
@@ -69,6 +74,8 @@ _HANDLERS = {
     ViewChange: on_view_change,
     NewView: on_new_view,
     Status: on_status,
+    ReadQuery: on_read_query,
+    ReadAnswer: on_read_answer,
 }
 
 
@@ -94,6 +101,7 @@ class PbftEngine:
             on_tick_view(r, fx)
             on_tick_catch_up(r, fx)
             on_tick_status(r, fx)
+            r.read_barrier.on_tick(fx)
         elif isinstance(event, Propose):
             on_propose(r, fx, event)
         elif isinstance(event, Applied):
@@ -102,10 +110,9 @@ class PbftEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
+            r.read_barrier.restore(dict(event.records))
         elif isinstance(event, ReadRequest):
-            # A BFT read barrier (a height learned from 2f + 1 replicas) is its own issue.
-            fx.reject(RejectReason.UNSUPPORTED, None,
-                      f"read {event.request_id}: pbft has no read barrier yet")
+            r.read_barrier.request(fx, event.request_id)
         elif isinstance(event, TransferLeadership):
             fx.reject(RejectReason.UNSUPPORTED, None,
                       "pbft changes primaries by view change only")

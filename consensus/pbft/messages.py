@@ -14,7 +14,8 @@ sends at most one ... for a given view and sequence number" rules (§4.2, TOCS �
 one PRE-PREPARE and one PREPARE and one COMMIT per (view, sequence), one CHECKPOINT per
 sequence, one VIEW-CHANGE and one NEW-VIEW per view. STATUS (TOCS 2002 §5.2) binds
 nothing and has no position; the retransmissions it triggers are the very same message
-objects sent before, so they sign the same bytes at the same position.
+objects sent before, so they sign the same bytes at the same position. The read
+barrier's READ-QUERY and READ-ANSWER bind nothing either and have no position.
 
 Signed sub-messages (inside certificates, VIEW-CHANGE and NEW-VIEW) are
 `consensus.types.SignedMessage`; the engine checks their signatures itself.
@@ -153,4 +154,31 @@ class Status:
         return None
 
 
-PBFT_MESSAGES = (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status)
+@canonical.register("pbft.read_query.v1")
+@dataclass(frozen=True, slots=True)
+class ReadQuery:
+    """Round `nonce` of the read barrier (consensus/read_barrier.py): "what height do
+    you hold a certificate for?" Binds nothing."""
+    nonce: int
+
+    def sign_position(self) -> None:
+        return None
+
+
+@canonical.register("pbft.read_answer.v1")
+@dataclass(frozen=True, slots=True)
+class ReadAnswer:
+    """The answer to ReadQuery(nonce): the highest height this replica holds a quorum
+    certificate for (pbft/read_barrier.py) and its signed votes - a commit certificate,
+    a prepared certificate (PRE-PREPARE first) or a stable checkpoint proof; empty when
+    it cannot prove its committed height (after a restart). Binds nothing."""
+    nonce: int
+    height: int
+    proof: tuple[SignedMessage, ...]
+
+    def sign_position(self) -> None:
+        return None
+
+
+PBFT_MESSAGES = (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status,
+                 ReadQuery, ReadAnswer)

@@ -279,6 +279,7 @@ def try_commit(r: Replica, fx: EffectsBuilder) -> None:
         certificate = Certificate(COMMIT_CERTIFICATE_KIND, sequence, digest, votes)
         fx.commit.append(api.Commit(block, certificate))
         mark_committed(r, sequence, digest)
+        r.commit_certificate = certificate
         observe_committed_time(r, block.header.timestamp_ms)
 
 

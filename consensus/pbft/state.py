@@ -25,6 +25,7 @@ sent), so that a restarted replica neither contradicts itself nor forgets a vote
   pbft/prepared/<n>  PreparedCertificate: prepared predicate held (COMMIT sent)
   pbft/view_change   ViewChange this replica sent for its target view
   pbft/new_view      NewViewPlan / NewView this replica built as a new primary
+  pbft/read_epoch    the read barrier's epoch, raised by the first read of each life
 
 Committed blocks need no record of their own: the driver writes the ledger's block in the
 same durable transaction as the persist ops, and `Restore` says how far it got.
@@ -38,13 +39,22 @@ from dataclasses import dataclass, field
 from consensus import canonical
 from consensus.api import EngineConfig
 from consensus.pbft.certificates import quorum_of
-from consensus.pbft.messages import NewView, PreparedCertificate, PrePrepare, ViewChange, primary_of
-from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage
+from consensus.pbft.messages import (
+    NewView,
+    PreparedCertificate,
+    PrePrepare,
+    ReadQuery,
+    ViewChange,
+    primary_of,
+)
+from consensus.read_barrier import ReadBarrier
+from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, Certificate, NodeId, SignedMessage
 
 KEY_VIEW = "pbft/view"
 KEY_STABLE = "pbft/stable"
 KEY_VIEW_CHANGE = "pbft/view_change"
 KEY_NEW_VIEW = "pbft/new_view"
+KEY_READ_EPOCH = "pbft/read_epoch"  # the read barrier's epoch (consensus/read_barrier.py)
 PREFIX_PRE_PREPARE = "pbft/pp/"
 PREFIX_PREPARED = "pbft/prepared/"
 VIEW_TIMEOUT_DOUBLINGS_MAX = 4  # the view timeout grows to at most 16 x its base
@@ -119,6 +129,9 @@ class Replica:
     committed_height: int = 0
     committed_hash: bytes = GENESIS_HASH
     committed_hashes: dict[int, bytes] = field(default_factory=dict)  # above stable only
+    # The certificate of the last block this replica committed itself (None after a
+    # restart or a catch-up): a read answer's proof (read_barrier.py).
+    commit_certificate: Certificate | None = None
     applied_height: int = 0
     applied_root: bytes = EMPTY_ROOT
     # Root per recently applied height (None: skipped by state transfer), for header.py.
@@ -169,6 +182,13 @@ class Replica:
     catch_up_peers: tuple[NodeId, ...] = ()
     stalled_ticks: int = 0
     replay_needed: bool = False
+    read_barrier: ReadBarrier = field(init=False)
+
+    def __post_init__(self) -> None:
+        quorum = quorum_of(self.config)
+        self.read_barrier = ReadBarrier(self.config, ReadQuery,
+                                        lambda senders: len(senders) >= quorum,
+                                        KEY_READ_EPOCH)
 
     # ------------------------------------------------------------ arithmetic
     @property

@@ -228,16 +228,27 @@ def on_restore(r: Replica, fx: EffectsBuilder, event: Restore) -> None:
 # ------------------------------------------------------------------ certificates
 def check_commit_certificate(config: EngineConfig, block: Block,
                              certificate: Certificate) -> bool:
+    if certificate.kind != COMMIT_CERTIFICATE_KIND or certificate.height != block.height \
+            or certificate.block_hash != block.block_hash:
+        return False
+    return check_vote_quorum(config, VoteStep.PRECOMMIT, block.height, block.block_hash,
+                             certificate.votes)
+
+
+def check_vote_quorum(config: EngineConfig, step: VoteStep, height: int, block_hash: bytes,
+                      votes: tuple[SignedMessage, ...]) -> bool:
+    """Signed votes of one round and `step` for (height, block_hash), from distinct
+    validators holding +2/3 of the power: a commit (precommits) or a polka (prevotes,
+    the read barrier's proof, read_barrier.py)."""
     from consensus.tendermint.state import quorum_powers
 
-    if certificate.kind != COMMIT_CERTIFICATE_KIND or certificate.height != block.height \
-            or certificate.block_hash != block.block_hash or not certificate.votes:
+    if not votes:
         return False
     rounds, signers = set(), set()
-    for signed in certificate.votes:
+    for signed in votes:
         vote = signed.message if isinstance(signed, SignedMessage) else None
-        if not isinstance(vote, Vote) or vote.step != VoteStep.PRECOMMIT \
-                or vote.height != block.height or vote.block_hash != block.block_hash \
+        if not isinstance(vote, Vote) or vote.step != step \
+                or vote.height != height or vote.block_hash != block_hash \
                 or vote.validator != signed.sender or signed.sender in signers \
                 or signed.sender not in config.validators:
             return False
@@ -246,5 +257,4 @@ def check_commit_certificate(config: EngineConfig, block: Block,
     power = sum(config.validators.validators[v].power for v in signers)
     if len(rounds) != 1 or power < quorum_powers(config)[0]:
         return False
-    return all(config.verifier.verify(s.sender, s.message, s.signature)
-               for s in certificate.votes)
+    return all(config.verifier.verify(s.sender, s.message, s.signature) for s in votes)

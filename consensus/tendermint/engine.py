@@ -14,6 +14,8 @@ catch up). Phases live in their own modules:
   proposer.py   CometBFT's weighted round-robin proposer priorities
   evidence.py   DuplicateVoteEvidence: verify, de-duplicate, include, commit
   timeouts.py   timeout schedule in ticks (base + round x delta)
+  read_barrier.py  answering READ-QUERY, checking READ-ANSWER proofs (the BFT read
+                barrier of consensus/read_barrier.py, weighted by voting power)
 After every input the rules are evaluated until none fires; then the durable state
 (height, round, step, lock, valid value), if it changed, is persisted in the same Effects
 as the votes it led to - before any of them leaves. Bad input never raises: it becomes a
@@ -50,8 +52,16 @@ from consensus.tendermint.decision import (
     request_catch_up,
 )
 from consensus.tendermint.evidence import evidence_in_block
-from consensus.tendermint.messages import DuplicateVoteEvidence, Proposal, Vote, Votes
+from consensus.tendermint.messages import (
+    DuplicateVoteEvidence,
+    Proposal,
+    ReadAnswer,
+    ReadQuery,
+    Vote,
+    Votes,
+)
 from consensus.tendermint.proposals import on_propose
+from consensus.tendermint.read_barrier import on_read_answer, on_read_query
 from consensus.tendermint.rounds import on_tick_timers, progress
 from consensus.tendermint.state import KEY_STATE, Replica, Step
 from consensus.tendermint.voting import on_evidence, on_proposal, on_vote, on_votes
@@ -62,6 +72,8 @@ _HANDLERS = {
     Vote: on_vote,
     DuplicateVoteEvidence: on_evidence,
     Votes: on_votes,
+    ReadQuery: on_read_query,
+    ReadAnswer: on_read_answer,
 }
 
 
@@ -90,6 +102,7 @@ class TendermintEngine:
         elif isinstance(event, Tick):
             on_tick_timers(r, fx)
             on_tick_catch_up(r)
+            r.read_barrier.on_tick(fx)
         elif isinstance(event, Propose):
             on_propose(r, fx, event)
         elif isinstance(event, Applied):
@@ -98,10 +111,13 @@ class TendermintEngine:
             on_synced(r, fx, event)
         elif isinstance(event, Restore):
             on_restore(r, fx, event)
-        elif isinstance(event, (ReadRequest, TransferLeadership)):
-            # Proposers rotate by priority every height; reads need the BFT read barrier.
-            fx.reject(RejectReason.UNSUPPORTED, None, f"tendermint does not serve "
-                      f"{type(event).__name__}")
+            r.read_barrier.restore(dict(event.records))
+        elif isinstance(event, ReadRequest):
+            r.read_barrier.request(fx, event.request_id)
+        elif isinstance(event, TransferLeadership):
+            # Proposers rotate by priority every height: no leadership to hand over.
+            fx.reject(RejectReason.UNSUPPORTED, None, "tendermint does not serve "
+                      "TransferLeadership")
         else:
             fx.reject(RejectReason.MALFORMED, None, f"unknown input {type(event).__name__}")
         progress(r, fx)

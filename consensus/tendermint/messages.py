@@ -26,7 +26,7 @@ Beyond the paper, as in CometBFT:
 
 Sign positions (the double-sign guard's streams): one proposal, one prevote and one
 precommit per (height, round). Evidence and Votes carry others' signed votes and
-have none.
+have none; nor have the read barrier's READ-QUERY and READ-ANSWER, which bind nothing.
 """
 from __future__ import annotations
 
@@ -110,4 +110,30 @@ class Votes:
     votes: tuple[SignedMessage, ...]
 
 
-TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Votes)
+@canonical.register("tendermint.read_query.v1")
+@dataclass(frozen=True, slots=True)
+class ReadQuery:
+    """Round `nonce` of the read barrier (consensus/read_barrier.py): "what height do
+    you hold a certificate for?" Binds nothing."""
+    nonce: int
+
+    def sign_position(self) -> None:
+        return None
+
+
+@canonical.register("tendermint.read_answer.v1")
+@dataclass(frozen=True, slots=True)
+class ReadAnswer:
+    """The answer to ReadQuery(nonce): the highest height this replica holds a quorum
+    certificate for (tendermint/read_barrier.py) and its signed votes: the
+    precommits of its last commit, or the prevotes of a polka at its height; empty when it cannot
+    prove its committed height (after a restart or a catch-up). Binds nothing."""
+    nonce: int
+    height: int
+    proof: tuple[SignedMessage, ...]
+
+    def sign_position(self) -> None:
+        return None
+
+
+TENDERMINT_MESSAGES = (Proposal, Vote, DuplicateVoteEvidence, Votes, ReadQuery, ReadAnswer)

@@ -9,7 +9,8 @@ KEY_STATE) written with every change, in the same Effects as the vote that depen
 the driver persists before it signs (api.py), so a restarted validator resumes with its
 lock. Its own last proposal, prevote and precommit are durable too (KEY_OWN): asked to
 sign at a position it already signed, it re-sends that message and never another
-(`own_vote`), which is the double-sign guard's rule in the engine.
+(`own_vote`), which is the double-sign guard's rule in the engine. The read barrier's
+epoch is durable too (KEY_READ_EPOCH, consensus/read_barrier.py).
 
 Messages of the current height are kept per round, bounded by ROUNDS_AHEAD_MAX; messages
 for the next height wait in `future` (bounded by `pending_messages_max`).
@@ -21,12 +22,14 @@ from dataclasses import dataclass, field
 
 from consensus import canonical
 from consensus.api import EngineConfig
-from consensus.tendermint.messages import NO_ROUND, Proposal, Vote, VoteStep
+from consensus.read_barrier import ReadBarrier
+from consensus.tendermint.messages import NO_ROUND, Proposal, ReadQuery, Vote, VoteStep
 from consensus.tendermint.proposer import ProposerSchedule
 from consensus.types import EMPTY_ROOT, GENESIS_HASH, Block, NodeId, SignedMessage, max_faulty_bft
 
 KEY_STATE = "tendermint.state"
 KEY_OWN = "tendermint.own"
+KEY_READ_EPOCH = "tendermint.read_epoch"  # the read barrier's epoch (read_barrier.py)
 ROUNDS_AHEAD_MAX = 64  # rounds above ours whose messages we keep (rule 55 needs them)
 BATCH_HEIGHTS_AHEAD = 2  # a validator queues batches for proposals this many heights ahead
 QUEUED_TXS_MAX = 50_000  # transactions waiting for this validator's proposals
@@ -135,11 +138,16 @@ class Replica:
     catch_up_wait_ticks: int = 0
     behind_since_ticks: int = -1  # when a validator was first seen at a higher height
     missing_since_ticks: int = -1  # when 2f + 1 precommits named a block we do not have
+    read_barrier: ReadBarrier = field(init=False)  # read_barrier.py
 
     def __post_init__(self) -> None:
         self.me = self.config.node_id
         self.schedule = ProposerSchedule(self.config.validators)
         self.quorum, self.skip = quorum_powers(self.config)
+        # A read round ends at +2/3 of the power, not at a count of validators.
+        self.read_barrier = ReadBarrier(self.config, ReadQuery,
+                                        lambda senders: self.power(senders) >= self.quorum,
+                                        KEY_READ_EPOCH)
 
     # ------------------------------------------------------------ queries
     def proposer(self, height: int | None = None, round_number: int | None = None) -> NodeId:

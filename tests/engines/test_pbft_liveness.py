@@ -9,7 +9,6 @@ from consensus.api import (
     CatchUp,
     Persist,
     Propose,
-    ReadRequest,
     Rejected,
     RejectReason,
     Restore,
@@ -347,10 +346,9 @@ def test_replica_and_certificate_check_share_one_quorum() -> None:
 
 
 # ------------------------------------------------------------------ contract inputs
-def test_pbft_refuses_reads_and_leadership_transfer() -> None:
+def test_pbft_refuses_leadership_transfer() -> None:
+    """Reads are served by the read barrier (tests/engines/test_read_barrier.py)."""
     eng = engine(0)
-    assert eng.step(ReadRequest(7)) == api.Effects(notes=(Rejected(
-        RejectReason.UNSUPPORTED, None, "read 7: pbft has no read barrier yet"),))
     assert eng.step(TransferLeadership(2)) == api.Effects(notes=(Rejected(
         RejectReason.UNSUPPORTED, None, "pbft changes primaries by view change only"),))
 

@@ -20,6 +20,8 @@ from consensus.hotstuff.messages import (
     NewView,
     Proposal,
     QuorumCertificate,
+    ReadAnswer,
+    ReadQuery,
     Timeout,
     TimeoutCertificate,
     Vote,
@@ -74,6 +76,9 @@ def examples() -> list[object]:
         Batch((b"tx-1", b""), 1, 7),
         BlockRequest(block.block_hash, 8),
         BlockResponse((block,), (GENESIS_QC,)),
+        ReadQuery(2**48 + 1),
+        ReadAnswer(2**48 + 1, 1, qc.votes),
+        ReadAnswer(9, 0, ()),
     ]
 
 
@@ -94,7 +99,9 @@ def test_a_qc_at_n_64_is_about_200_kb_and_every_message_fits_a_frame() -> None:
     assert 190_000 < frame_bytes(NewView(None, qc, None)) < 220_000
     proposal = Proposal(10 + 1, full_block(), qc, tc)
     new_view = NewView(SignedMessage(0, Timeout(11, 9, 0), SIG), qc, tc)
-    for message in (proposal, new_view, qc.votes[0].message, Batch(full_block().txs, 1)):
+    read_answer = ReadAnswer(1, 5, qc.votes)  # the read barrier's proof is one QC
+    for message in (proposal, new_view, qc.votes[0].message, Batch(full_block().txs, 1),
+                    read_answer):
         assert frame_bytes(message) <= FRAME_BYTES_MAX, type(message).__name__
     assert frame_bytes(proposal) > 4 * 1024 * 1024  # the batch really is full size
 

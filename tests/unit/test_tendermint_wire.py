@@ -10,6 +10,8 @@ from consensus.tendermint.messages import (
     NIL,
     DuplicateVoteEvidence,
     Proposal,
+    ReadAnswer,
+    ReadQuery,
     Vote,
     Votes,
     VoteStep,
@@ -37,6 +39,9 @@ def examples() -> list[object]:
         evidence,
         Votes(1, 0, (SignedMessage(3, pre_a, b"sig"),
                           SignedMessage(4, Vote(1, 0, VoteStep.PRECOMMIT, NIL, 4), b"sig"))),
+        ReadQuery(2**48 + 1),
+        ReadAnswer(2**48 + 1, 1, (SignedMessage(3, pre_a, b"sig"),)),
+        ReadAnswer(9, 0, ()),
     ]
 
 

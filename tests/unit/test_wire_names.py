@@ -126,3 +126,45 @@ def test_signed_bytes_and_lmdb_files_hold_no_module_paths(tmp_path):
     assert hashlib.sha256(files).digest() and b"pbft.prepare.v1" in files
     for path in paths:
         assert path not in signed and path not in files, path
+
+
+# The read barrier's messages (consensus/read_barrier.py), one per wire name: SHA-256 of
+# the canonical bytes, pinned on 2026-12-03. They are signed like every message.
+def _read_barrier_values() -> dict[str, object]:
+    from consensus.hotstuff import messages as hotstuff
+    from consensus.pbft import messages as pbft
+    from consensus.tendermint import messages as tendermint
+
+    commit = SignedMessage(4, Commit(2, 7, b"\x33" * 32, 4), b"\x44" * 8)
+    vote = SignedMessage(4, hotstuff.Vote(3, 7, b"\x33" * 32, 2, b"\x22" * 32, 4), b"\x44" * 8)
+    prevote = SignedMessage(4, tendermint.Vote(7, 0, tendermint.VoteStep.PREVOTE, b"\x33" * 32,
+                                               4), b"\x44" * 8)
+    return {
+        "pbft.read_query.v1": pbft.ReadQuery(5),
+        "pbft.read_answer.v1": pbft.ReadAnswer(5, 7, (commit,)),
+        "hotstuff.read_query.v1": hotstuff.ReadQuery(5),
+        "hotstuff.read_answer.v1": hotstuff.ReadAnswer(5, 7, (vote,)),
+        "tendermint.read_query.v1": tendermint.ReadQuery(5),
+        "tendermint.read_answer.v1": tendermint.ReadAnswer(5, 7, (prevote,)),
+    }
+
+
+READ_BARRIER_DIGESTS = {
+    "pbft.read_query.v1": "008fd6e93ecbd353bcfeb483bd65436cd4ca4a443392e760026d62aba2f0ab7b",
+    "pbft.read_answer.v1": "c96ac970184ccc1e500f3ef052f489a3fcd3038c9d7d36565d73de367204f18e",
+    "hotstuff.read_query.v1": "f054a3d3d792b706817e381414ef08b56fd57e1bb9c26b1a5231b87114358071",
+    "hotstuff.read_answer.v1":
+        "3c39dd421b220992f069bc8682f90b5c415b36893e98adf094afeccaa27b226d",
+    "tendermint.read_query.v1":
+        "f35245f03816d5adc5c6c55172e7cd343f13b2c7451a5438432391453b966a5e",
+    "tendermint.read_answer.v1":
+        "602147a547b11a203ecc18a1968a49ca5d851a3d1a124751077af06a5c38d2a3",
+}
+
+
+@pytest.mark.parametrize("name", sorted(READ_BARRIER_DIGESTS))
+def test_read_barrier_messages_have_pinned_bytes(name):
+    value = _read_barrier_values()[name]
+    assert canonical.wire_name(type(value)) == name
+    assert canonical.digest(value).hex() == READ_BARRIER_DIGESTS[name]
+    assert canonical.decode(canonical.encode(value)) == value

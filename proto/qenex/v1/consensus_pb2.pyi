@@ -82,7 +82,7 @@ class CommittedBlock(_message.Message):
     def __init__(self, block: _Optional[_Union[_block_pb2.Block, _Mapping]] = ..., block_hash: _Optional[bytes] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., state_root: _Optional[bytes] = ...) -> None: ...
 
 class PbftMessage(_message.Message):
-    __slots__ = ("pre_prepare", "prepare", "commit", "checkpoint", "view_change", "new_view", "status")
+    __slots__ = ("pre_prepare", "prepare", "commit", "checkpoint", "view_change", "new_view", "status", "read_query", "read_answer")
     PRE_PREPARE_FIELD_NUMBER: _ClassVar[int]
     PREPARE_FIELD_NUMBER: _ClassVar[int]
     COMMIT_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,8 @@ class PbftMessage(_message.Message):
     VIEW_CHANGE_FIELD_NUMBER: _ClassVar[int]
     NEW_VIEW_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    READ_QUERY_FIELD_NUMBER: _ClassVar[int]
+    READ_ANSWER_FIELD_NUMBER: _ClassVar[int]
     pre_prepare: PbftPrePrepare
     prepare: PbftPrepare
     commit: PbftCommit
@@ -97,7 +99,9 @@ class PbftMessage(_message.Message):
     view_change: PbftViewChange
     new_view: PbftNewView
     status: PbftStatus
-    def __init__(self, pre_prepare: _Optional[_Union[PbftPrePrepare, _Mapping]] = ..., prepare: _Optional[_Union[PbftPrepare, _Mapping]] = ..., commit: _Optional[_Union[PbftCommit, _Mapping]] = ..., checkpoint: _Optional[_Union[PbftCheckpoint, _Mapping]] = ..., view_change: _Optional[_Union[PbftViewChange, _Mapping]] = ..., new_view: _Optional[_Union[PbftNewView, _Mapping]] = ..., status: _Optional[_Union[PbftStatus, _Mapping]] = ...) -> None: ...
+    read_query: PbftReadQuery
+    read_answer: PbftReadAnswer
+    def __init__(self, pre_prepare: _Optional[_Union[PbftPrePrepare, _Mapping]] = ..., prepare: _Optional[_Union[PbftPrepare, _Mapping]] = ..., commit: _Optional[_Union[PbftCommit, _Mapping]] = ..., checkpoint: _Optional[_Union[PbftCheckpoint, _Mapping]] = ..., view_change: _Optional[_Union[PbftViewChange, _Mapping]] = ..., new_view: _Optional[_Union[PbftNewView, _Mapping]] = ..., status: _Optional[_Union[PbftStatus, _Mapping]] = ..., read_query: _Optional[_Union[PbftReadQuery, _Mapping]] = ..., read_answer: _Optional[_Union[PbftReadAnswer, _Mapping]] = ...) -> None: ...
 
 class PbftPrePrepare(_message.Message):
     __slots__ = ("view", "sequence", "digest", "block")
@@ -206,6 +210,22 @@ class PbftStatus(_message.Message):
     slots: _containers.RepeatedCompositeFieldContainer[PbftSlotStatus]
     replica: int
     def __init__(self, view: _Optional[int] = ..., view_changing: _Optional[bool] = ..., committed_height: _Optional[int] = ..., low_water_mark: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[PbftSlotStatus, _Mapping]]] = ..., replica: _Optional[int] = ...) -> None: ...
+
+class PbftReadQuery(_message.Message):
+    __slots__ = ("nonce",)
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    nonce: int
+    def __init__(self, nonce: _Optional[int] = ...) -> None: ...
+
+class PbftReadAnswer(_message.Message):
+    __slots__ = ("nonce", "height", "proof")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    nonce: int
+    height: int
+    proof: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, nonce: _Optional[int] = ..., height: _Optional[int] = ..., proof: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
 
 class RaftMessage(_message.Message):
     __slots__ = ("request_vote", "request_vote_response", "append_entries", "append_entries_response", "timeout_now", "install_snapshot", "install_snapshot_response")
@@ -342,7 +362,7 @@ class RaftInstallSnapshotResponse(_message.Message):
     def __init__(self, term: _Optional[int] = ..., follower: _Optional[int] = ..., match_index: _Optional[int] = ...) -> None: ...
 
 class HotStuffMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "new_view", "timeout", "batch", "block_request", "block_response")
+    __slots__ = ("proposal", "vote", "new_view", "timeout", "batch", "block_request", "block_response", "read_query", "read_answer")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
     NEW_VIEW_FIELD_NUMBER: _ClassVar[int]
@@ -350,6 +370,8 @@ class HotStuffMessage(_message.Message):
     BATCH_FIELD_NUMBER: _ClassVar[int]
     BLOCK_REQUEST_FIELD_NUMBER: _ClassVar[int]
     BLOCK_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    READ_QUERY_FIELD_NUMBER: _ClassVar[int]
+    READ_ANSWER_FIELD_NUMBER: _ClassVar[int]
     proposal: HotStuffProposal
     vote: HotStuffVote
     new_view: HotStuffNewView
@@ -357,7 +379,9 @@ class HotStuffMessage(_message.Message):
     batch: HotStuffBatch
     block_request: HotStuffBlockRequest
     block_response: HotStuffBlockResponse
-    def __init__(self, proposal: _Optional[_Union[HotStuffProposal, _Mapping]] = ..., vote: _Optional[_Union[HotStuffVote, _Mapping]] = ..., new_view: _Optional[_Union[HotStuffNewView, _Mapping]] = ..., timeout: _Optional[_Union[HotStuffTimeout, _Mapping]] = ..., batch: _Optional[_Union[HotStuffBatch, _Mapping]] = ..., block_request: _Optional[_Union[HotStuffBlockRequest, _Mapping]] = ..., block_response: _Optional[_Union[HotStuffBlockResponse, _Mapping]] = ...) -> None: ...
+    read_query: HotStuffReadQuery
+    read_answer: HotStuffReadAnswer
+    def __init__(self, proposal: _Optional[_Union[HotStuffProposal, _Mapping]] = ..., vote: _Optional[_Union[HotStuffVote, _Mapping]] = ..., new_view: _Optional[_Union[HotStuffNewView, _Mapping]] = ..., timeout: _Optional[_Union[HotStuffTimeout, _Mapping]] = ..., batch: _Optional[_Union[HotStuffBatch, _Mapping]] = ..., block_request: _Optional[_Union[HotStuffBlockRequest, _Mapping]] = ..., block_response: _Optional[_Union[HotStuffBlockResponse, _Mapping]] = ..., read_query: _Optional[_Union[HotStuffReadQuery, _Mapping]] = ..., read_answer: _Optional[_Union[HotStuffReadAnswer, _Mapping]] = ...) -> None: ...
 
 class HotStuffVote(_message.Message):
     __slots__ = ("round", "height", "block_hash", "parent_round", "parent_hash", "voter")
@@ -457,17 +481,37 @@ class HotStuffBlockResponse(_message.Message):
     justifies: _containers.RepeatedCompositeFieldContainer[HotStuffQuorumCertificate]
     def __init__(self, blocks: _Optional[_Iterable[_Union[_block_pb2.Block, _Mapping]]] = ..., justifies: _Optional[_Iterable[_Union[HotStuffQuorumCertificate, _Mapping]]] = ...) -> None: ...
 
+class HotStuffReadQuery(_message.Message):
+    __slots__ = ("nonce",)
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    nonce: int
+    def __init__(self, nonce: _Optional[int] = ...) -> None: ...
+
+class HotStuffReadAnswer(_message.Message):
+    __slots__ = ("nonce", "height", "proof")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    nonce: int
+    height: int
+    proof: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, nonce: _Optional[int] = ..., height: _Optional[int] = ..., proof: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
+
 class TendermintMessage(_message.Message):
-    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "votes")
+    __slots__ = ("proposal", "vote", "duplicate_vote_evidence", "votes", "read_query", "read_answer")
     PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     VOTE_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_VOTE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     VOTES_FIELD_NUMBER: _ClassVar[int]
+    READ_QUERY_FIELD_NUMBER: _ClassVar[int]
+    READ_ANSWER_FIELD_NUMBER: _ClassVar[int]
     proposal: TendermintProposal
     vote: TendermintVote
     duplicate_vote_evidence: TendermintDuplicateVoteEvidence
     votes: TendermintVotes
-    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., votes: _Optional[_Union[TendermintVotes, _Mapping]] = ...) -> None: ...
+    read_query: TendermintReadQuery
+    read_answer: TendermintReadAnswer
+    def __init__(self, proposal: _Optional[_Union[TendermintProposal, _Mapping]] = ..., vote: _Optional[_Union[TendermintVote, _Mapping]] = ..., duplicate_vote_evidence: _Optional[_Union[TendermintDuplicateVoteEvidence, _Mapping]] = ..., votes: _Optional[_Union[TendermintVotes, _Mapping]] = ..., read_query: _Optional[_Union[TendermintReadQuery, _Mapping]] = ..., read_answer: _Optional[_Union[TendermintReadAnswer, _Mapping]] = ...) -> None: ...
 
 class TendermintProposal(_message.Message):
     __slots__ = ("height", "round", "block", "pol_round", "proposer", "last_commit")
@@ -516,6 +560,22 @@ class TendermintVotes(_message.Message):
     round: int
     votes: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
     def __init__(self, height: _Optional[int] = ..., round: _Optional[int] = ..., votes: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
+
+class TendermintReadQuery(_message.Message):
+    __slots__ = ("nonce",)
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    nonce: int
+    def __init__(self, nonce: _Optional[int] = ...) -> None: ...
+
+class TendermintReadAnswer(_message.Message):
+    __slots__ = ("nonce", "height", "proof")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    nonce: int
+    height: int
+    proof: _containers.RepeatedCompositeFieldContainer[SignedConsensusMessage]
+    def __init__(self, nonce: _Optional[int] = ..., height: _Optional[int] = ..., proof: _Optional[_Iterable[_Union[SignedConsensusMessage, _Mapping]]] = ...) -> None: ...
 
 class SyncMessage(_message.Message):
     __slots__ = ("request", "response", "status", "read_index_request", "read_index_answer")
