@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,11 @@ def _offer(load: _Load, rate_tx_per_s: int, total_s: float) -> None:
 
 def run_cluster_bench(algorithm: str, nodes: int, duration_s: float, clients: int,
                       rate_tx_per_s: int, block_time_ms: int = 100,
-                      readers: int = 0) -> dict[str, Any]:
-    """`readers` > 0: the read benchmark (qenex_node/bench_reads.py) instead of transfers."""
+                      drive: Callable[[dict[str, Any], list[int]], dict[str, Any]] | None = None,
+                      mode: str | None = None) -> dict[str, Any]:
+    """`drive(summary, pids)` replaces the transfer load (the read benchmark passes its own,
+    qenex_node/bench_reads.py); `mode` names it in the report."""
     import signal
-
-    from qenex_node.bench_reads import drive_reads
 
     from qenex_node.node_cli import node_status, start_node_process, wait_ready
 
@@ -176,9 +177,8 @@ def run_cluster_bench(algorithm: str, nodes: int, duration_s: float, clients: in
             status = wait_ready(out, 90)
             if not all(s["ready"] for s in status):
                 raise RuntimeError("cluster did not become ready")
-            if readers:
-                result = {"read_phases": drive_reads(summary, readers, clients, duration_s,
-                                                     pids)}
+            if drive is not None:
+                result = drive(summary, pids)
             else:
                 result = _drive(_Load(summary, clients), duration_s, rate_tx_per_s, pids)
             heights = [s["height"] for s in node_status(out)]
@@ -194,7 +194,7 @@ def run_cluster_bench(algorithm: str, nodes: int, duration_s: float, clients: in
                 except ChildProcessError:
                     pass
     return {"algorithm": algorithm, "nodes": nodes, "clients": clients,
-            "mode": "reads" if readers else "closed-loop" if rate_tx_per_s == 0
-            else f"open-loop {rate_tx_per_s} tx/s",
+            "mode": mode or ("closed-loop" if rate_tx_per_s == 0
+                             else f"open-loop {rate_tx_per_s} tx/s"),
             "block_time_ms": block_time_ms, "duration_s": duration_s, **result,
             "final_heights": heights}

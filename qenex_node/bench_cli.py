@@ -30,8 +30,15 @@ def bench(ctx: click.Context, algorithm: str, nodes: int, duration_s: float, cli
         return
     from qenex_node.bench import run_cluster_bench
 
+    drive = None
+    if reads:
+        from qenex_node.bench_reads import drive_reads
+
+        def drive(summary: dict, pids: list[int]) -> dict:
+            return {"read_phases": drive_reads(summary, readers, clients, duration_s, pids)}
+
     result = run_cluster_bench(algorithm.lower(), nodes, duration_s, clients, rate_tx_per_s,
-                               block_time_ms, readers=readers if reads else 0)
+                               block_time_ms, drive=drive, mode="reads" if reads else None)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

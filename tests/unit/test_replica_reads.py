@@ -204,3 +204,20 @@ def test_a_read_while_no_leader_is_known_fails_for_the_driver_to_retry():
     assert net.failures[0] == [ReadFailure(9, "NOT_LEADER", "read 1: not the leader; "
                                            "leader=None")]
     assert len(net.replicas[0].reads) == 0
+
+
+@pytest.mark.parametrize("algorithm", ["pbft", "hotstuff", "tendermint"])
+def test_a_bft_read_is_answered_by_the_barrier_on_any_node_without_forwarding(algorithm):
+    net = Network(algorithm)
+    net.tick(50)
+    reader = 2
+    net.read(reader, 4)
+    for _ in range(30):
+        if net.reads[reader]:
+            break
+        net.tick(5)
+    floor = max(r.height for r in net.replicas)
+    assert [r.request_id for r in net.reads[reader]] == [4]
+    assert net.reads[reader][0].index >= 0 and net.failures[reader] == []
+    assert not any(isinstance(m, ReadIndexRequest) for _, _, m in net.seen)
+    assert net.reads[reader][0].index <= floor + 1
