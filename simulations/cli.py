@@ -146,7 +146,7 @@ def build_scenario(options: dict[str, Any]) -> Scenario:
                               duplicate_probability=o["duplicate"],
                               reorder_probability=o["reorder"]),
         faults=faults, byzantine=tuple(ByzantineNode(n, o["behaviour"]) for n in liars),
-        workload=Workload(tx_per_s=o["tx_rate"]),
+        workload=Workload(tx_per_s=o["tx_rate"], reads_per_s=o["read_rate"]),
         clocks=_clock_faults(nodes, seed, o["clock_skew_ms"], o["clock_drift"]),
         torn_write_probability=o["torn_write"])
 
@@ -210,6 +210,9 @@ def scenario_options(func: Any) -> Any:
                      help="Make a byzantine node the first proposer."),
         click.option("--tx-rate", default=200, show_default=True, type=click.IntRange(0),
                      help="Offered client transactions per simulated second."),
+        click.option("--read-rate", default=0, show_default=True, type=click.IntRange(0),
+                     help="Linearizable reads per simulated second at random honest nodes, "
+                          "each checked against real time (invariant linearizable_reads)."),
         click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False),
                      help="A scenarios/*.yaml file (its faults replace the options above)."),
     ]

@@ -223,7 +223,14 @@ class SimNode:
     def read(self, read_id: int, floor: int, deadline_ms: int) -> None:
         """A client's linearizable read arrives at this node."""
         self._reads[read_id] = _SimRead(floor, deadline_ms)
+        self.sim.world.at(deadline_ms * 1_000, self._expire_read, read_id)
         self._ask_read_point(read_id)
+
+    def _expire_read(self, read_id: int) -> None:
+        """The client's deadline: it is told TIMEOUT/BEHIND; the node drops the read."""
+        if self.up and self._reads.pop(read_id, None) is not None:
+            self.sim.count("reads_timeout")
+            self.replica.forget_read(read_id)
 
     def _ask_read_point(self, read_id: int) -> None:
         if self.up and read_id in self._reads:

@@ -87,6 +87,9 @@ class ReadRouter:
     def __len__(self) -> int:
         return len(self._engine_reads) + len(self._forwarded)
 
+    def forwarded_count(self) -> int:
+        return len(self._forwarded)
+
     def full(self) -> bool:
         return len(self) >= READS_PENDING_MAX
 
@@ -109,6 +112,17 @@ class ReadRouter:
         assert isinstance(owner, _Local), "only a client's read is forwarded"
         self._forwarded[owner.request_id] = leader
         return ReadIndexRequest(owner.request_id, self.node_id)
+
+    def redirect(self, leader: NodeId | None) -> list[ReadFailure]:
+        """Reads forwarded to a node that is no longer the leader will not be answered
+        (it may have crashed): fail them now so the driver asks again, at the new one."""
+        if not self._forwarded or all(to == leader for to in self._forwarded.values()):
+            return []
+        stale = [rid for rid, to in self._forwarded.items() if to != leader]
+        for request_id in stale:
+            del self._forwarded[request_id]
+        return [ReadFailure(rid, "NOT_LEADER", f"the leader changed to {leader}")
+                for rid in stale]
 
     def forget(self, request_id: int) -> None:
         """The driver gave up on a local read: drop what is kept for it."""

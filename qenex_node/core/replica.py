@@ -341,6 +341,8 @@ class Replica:
         if refused_read is not None:
             engine_id, refused = refused_read
             self.reads.refuse(reads, engine_id, refused.reason.name, refused.detail)
+        if self.reads.forwarded_count():
+            reads.failed.extend(self.reads.redirect(self.engine.status().leader))
         for op in effects.persist:  # our own proposals and log entries, not only peers'
             self.in_flight.note(op.value, self.height)
         for send in effects.send:

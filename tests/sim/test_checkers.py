@@ -7,11 +7,14 @@ import pytest
 
 from consensus.types import GENESIS_HASH, Certificate, make_block
 from ledger.receipts import AppliedBlock
+from consensus.api import ReadReady
 from qenex_node.core.mempool import Mempool
+from qenex_node.core.plan import Plan
+from qenex_node.core.replica import Replica
 from qenex_node.core.sync import CommittedBlock
 from simulations.invariants import Checker
 from simulations.runner import LEADER, run_scenario
-from simulations.scenario import Crash, NetworkConfig, Scenario, Workload
+from simulations.scenario import Crash, NetworkConfig, Partition, Scenario, Workload
 
 CHAIN = "qenex-sim"
 
@@ -105,3 +108,47 @@ def test_the_same_run_without_the_bug_orders_every_transaction_once(algorithm):
                         faults=(Crash(node=LEADER, at_ms=5_000),))
     result = run_scenario(scenario)
     assert result.ok, result.failure_message()
+
+
+def test_linearizable_reads_fail_on_a_read_below_a_height_committed_before_it():
+    checker = Checker(honest=frozenset({0, 1}))
+    chain = [committed(1, GENESIS_HASH, (b"a",))]
+    chain.append(committed(2, chain[0].block.block_hash, (b"b",)))
+    for item in chain:
+        checker.on_commit(0, item, applied(item))
+    checker.on_read(1, read_id=1, floor=checker.highest_committed, served_height=2)
+    assert results(checker)["linearizable_reads"] is True
+    checker.on_read(1, read_id=2, floor=checker.highest_committed, served_height=1)
+    assert results(checker)["linearizable_reads"] is False
+    assert "read 2 on node 1 served at height 1; height 2" in checker.violations[
+        "linearizable_reads"]
+
+
+def lagging_reader(algorithm: str) -> Scenario:
+    """Node 3 is cut off for 3 s while the others commit; reads go to every node."""
+    return Scenario(algorithm=algorithm, nodes=4, seed=5, duration_ms=8_000,
+                    network=NetworkConfig(delay_min_ms=1, delay_mean_ms=3),
+                    workload=Workload(tx_per_s=100, reads_per_s=100),
+                    engine={"view_timeout_ticks": 50},
+                    faults=(Partition(((0, 1, 2), (3,)), at_ms=2_000, heal_at_ms=5_000),))
+
+
+@pytest.mark.parametrize("algorithm", ["pbft", "raft", "hotstuff", "tendermint"])
+def test_reads_served_from_local_state_are_caught_as_stale(monkeypatch, algorithm):
+    """The planted bug: every read point is 0, so a node serves whatever it has applied,
+    which on the cut-off node is blocks behind what the others committed."""
+    def local_read(self, request_id):  # type: ignore[no-untyped-def]
+        self._begin()
+        return self._plan(Plan(reads=(ReadReady(request_id, 0),)))
+
+    monkeypatch.setattr(Replica, "read", local_read)
+    result = run_scenario(lagging_reader(algorithm))
+    broken = {r.name for r in result.invariants if not r.ok}
+    assert "linearizable_reads" in broken, result.summary()["invariants"]
+
+
+@pytest.mark.parametrize("algorithm", ["pbft", "raft", "hotstuff", "tendermint"])
+def test_the_same_run_with_read_barriers_has_no_stale_read(algorithm):
+    result = run_scenario(lagging_reader(algorithm))
+    assert result.ok, result.failure_message()
+    assert result.counters["reads_served"] >= 300, result.counters

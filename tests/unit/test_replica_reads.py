@@ -221,3 +221,27 @@ def test_a_bft_read_is_answered_by_the_barrier_on_any_node_without_forwarding(al
     assert net.reads[reader][0].index >= 0 and net.failures[reader] == []
     assert not any(isinstance(m, ReadIndexRequest) for _, _, m in net.seen)
     assert net.reads[reader][0].index <= floor + 1
+
+
+def test_a_read_forwarded_to_a_leader_that_crashed_fails_once_another_leads(raft):
+    old = raft.leader()
+    follower = (old + 1) % NODES
+    raft.down.add(old)
+    raft.read(follower, 12)  # forwarded to the crashed leader: no answer will come
+    raft.settle()
+    assert raft.failures[follower] == []
+    new = None
+    for _ in range(60):
+        raft.tick(10)
+        leaders = {r.engine.status().leader for n, r in enumerate(raft.replicas)
+                   if n != old}
+        if len(leaders) == 1 and leaders != {old} and None not in leaders:
+            new = leaders.pop()
+            break
+    assert new is not None
+    # Failed as soon as the follower stopped following the old leader (an election),
+    # so the driver's retry goes to whoever leads next.
+    assert [(f.request_id, f.reason) for f in raft.failures[follower]] == [(12, "NOT_LEADER")]
+    assert raft.failures[follower][0].detail in ("the leader changed to None",
+                                                 f"the leader changed to {new}")
+    assert len(raft.replicas[follower].reads) == 0
