@@ -71,13 +71,14 @@ def _report(summary: dict[str, Any], results: list[tuple[str, int, float]]) -> b
         roots.add((status.height, status.state_root))
         click.echo(f"node{node['id']}  {status.height:6d}  {status.state_root.hex()[:16]}"
                    f"          {status.leader}")
-    click.echo("\nbalances (minor units):")
+    click.echo("\nbalances (minor units; linearizable reads from node0):")
     stub = _stub(summary["nodes"][0]["grpc"])
     for client in summary["clients"]:
         reply = stub.GetAccount(node_pb2.GetAccountRequest(
             address=bytes.fromhex(client["address"])), timeout=5)
         balances = {b.currency: b.amount for b in reply.account.balances}
-        click.echo(f"  {client['address']}  nonce {reply.account.nonce}  {balances}")
+        click.echo(f"  {client['address']}  nonce {reply.account.nonce}  {balances}"
+                   f"  (state at height {reply.height})")
     heights = {h for h, _ in roots}
     return len(committed) == len(results) and len(heights) >= 1
 
