@@ -219,7 +219,34 @@ def test_too_many_waiting_reads_are_refused(protocol: Protocol) -> None:
         RejectReason.OVER_LIMIT, None, "read 4: too many reads"),))
 
 
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+def test_a_read_after_a_finished_round_starts_the_next_one(protocol: Protocol) -> None:
+    eng = engine(protocol)
+    eng.step(Restore())  # a first life: no epoch on record
+    nonce = first_nonce()
+    ask(protocol, eng, 7, nonce)
+    assert answer_all(protocol, eng, nonce, range(QUORUM))[-1].reads == (ReadReady(7, 0),)
+    assert eng.step(ReadRequest(8)) == api.Effects(send=(Send(None, protocol.query(nonce + 1)),))
+    assert answer_all(protocol, eng, nonce + 1, range(QUORUM))[-1] == api.Effects(
+        reads=(ReadReady(8, 0),))
+
+
+def test_the_retry_waits_at_least_two_ticks() -> None:
+    assert read_query_retry_ticks(config(heartbeat_ticks=1)) == 2
+    assert read_query_retry_ticks(config(heartbeat_ticks=7)) == 7
+
+
 # ------------------------------------------------------------------ PBFT
+def test_pbft_index_is_never_below_the_own_committed_height() -> None:
+    eng, pp = prepared_replica()
+    for v in (0, 1, 2, 4, 5):
+        receive(eng, v, pbft.Commit(0, 1, pp.digest, v))
+    nonce = first_nonce()
+    ask(PBFT, eng, 7, nonce)
+    effects = answer_all(PBFT, eng, nonce, (0, 1, 2, 4, 5), height=0)  # all lag behind
+    assert effects[-1] == api.Effects(reads=(ReadReady(7, 1),))
+
+
 def pp_at(height: int, parent: bytes = GENESIS_HASH, view: int = 0) -> pbft.PrePrepare:
     block = make_block(CHAIN, height, parent, (b"tx",), view % NODES, 1_000 + height)
     return pbft.PrePrepare(view, height, block.block_hash, block)
@@ -303,6 +330,8 @@ def pbft_forgeries() -> list[tuple[str, tuple[SignedMessage, ...], RejectReason,
         ("another block", tuple(signed(c.replica, c) for c in commits[:4])
          + (signed(5, pbft.Commit(0, 9, b"\x66" * 32, 5)),),
          RejectReason.MALFORMED, "a vote names another block, height or round"),
+        ("unknown signer", prepared_proof(pp, backups=(1, 2, 4, 99)),
+         RejectReason.MALFORMED, "a repeated or unknown signer"),
         ("repeated signer", tuple(signed(c.replica, c) for c in commits[:4])
          + (signed(2, commits[2]),),
          RejectReason.MALFORMED, "a repeated or unknown signer"),
