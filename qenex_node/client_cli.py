@@ -28,7 +28,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")
 
 
 def read_options(fn: Any) -> Any:
-    """--consistency and --min-height, for every query that reads node state."""
+    """--consistency, --min-height and --timeout, for every query that reads node state."""
+    fn = click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.5),
+                      default=TIMEOUT_S_DEFAULT, show_default=True,
+                      help="seconds to wait; a node that has not reached the height by "
+                           "then answers BEHIND")(fn)
     fn = click.option("--min-height", "min_height", type=click.IntRange(min=0), default=0,
                       help="serve only from state at or after this height (read-your-"
                            "writes); a node behind it answers BEHIND")(fn)
@@ -77,8 +81,8 @@ def _emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
         click.echo("\n".join(lines))
 
 
-def _client(node: str) -> QenexClient:
-    return QenexClient(node, timeout_s=TIMEOUT_S_DEFAULT)
+def _client(node: str, timeout_s: float = TIMEOUT_S_DEFAULT) -> QenexClient:
+    return QenexClient(node, timeout_s=timeout_s)
 
 
 # ------------------------------------------------------------ status
@@ -185,10 +189,10 @@ def query_group() -> None:
 @read_options
 @node_option
 @json_option
-def query_account(address: str, prove: bool, consistency: str, min_height: int, node: str,
-                  as_json: bool) -> None:
+def query_account(address: str, prove: bool, consistency: str, min_height: int,
+                  timeout_s: float, node: str, as_json: bool) -> None:
     try:
-        with _client(node) as client:
+        with _client(node, timeout_s) as client:
             response = client.account(address, prove=prove, consistency=consistency,
                                       min_height=min_height)
     except QenexError as exc:
@@ -204,7 +208,8 @@ def query_account(address: str, prove: bool, consistency: str, min_height: int, 
         if prove:
             lines.append(f"proof verified against state root {response.proof.state_root.hex()}"
                          f" at height {response.proof.height}")
-    _emit(as_json, _message_dict(response) | {"found": response.found}, lines)
+    _emit(as_json, _message_dict(response) | {"found": response.found,
+                                              "height": response.height}, lines)
 
 
 @query_group.command(name="tx")
@@ -213,10 +218,10 @@ def query_account(address: str, prove: bool, consistency: str, min_height: int, 
 @read_options
 @node_option
 @json_option
-def query_tx(tx_id: str, prove: bool, consistency: str, min_height: int, node: str,
-             as_json: bool) -> None:
+def query_tx(tx_id: str, prove: bool, consistency: str, min_height: int, timeout_s: float,
+             node: str, as_json: bool) -> None:
     try:
-        with _client(node) as client:
+        with _client(node, timeout_s) as client:
             response = client.transaction(_hex_arg(tx_id, "TXID"), prove=prove,
                                           consistency=consistency, min_height=min_height)
     except QenexError as exc:
@@ -233,12 +238,12 @@ def query_tx(tx_id: str, prove: bool, consistency: str, min_height: int, node: s
 @read_options
 @node_option
 @json_option
-def query_block(selector: str, consistency: str, min_height: int, node: str,
-                as_json: bool) -> None:
+def query_block(selector: str, consistency: str, min_height: int, timeout_s: float,
+                node: str, as_json: bool) -> None:
     """A block by HEIGHT or by 64-hex-digit hash (hash and tx root are rechecked)."""
     target: int | bytes = int(selector) if selector.isdigit() else _hex_arg(selector, "HASH")
     try:
-        with _client(node) as client:
+        with _client(node, timeout_s) as client:
             block = client.block(target, consistency=consistency, min_height=min_height)
     except QenexError as exc:
         _fail(exc)

@@ -71,3 +71,15 @@ def test_errors_are_one_line_and_nonzero(node, key_file):
 def test_admin_transfer_leadership_names_the_refusal(node):
     result = run("admin", "transfer-leadership", "--to", "1", "--node", node.target)
     assert result.exit_code != 0 and "NOT_SUPPORTED" in result.output
+
+
+def test_query_names_its_height_and_a_height_not_reached_is_behind(node):
+    text = run("query", "account", address(1).hex(), "--node", node.target)
+    assert text.exit_code == 0 and "(state at height 0, linearizable)" in text.output
+    local = json.loads(run("query", "account", address(1).hex(), "--consistency", "local",
+                           "--node", node.target, "--json").output)
+    assert local["found"] and local["height"] == 0
+    behind = run("query", "account", address(1).hex(), "--min-height", "5",
+                 "--timeout", "1", "--node", node.target)
+    assert behind.exit_code == 1
+    assert "UNAVAILABLE BEHIND" in behind.output and "needs height 5" in behind.output
