@@ -60,11 +60,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from consensus.api import EffectsBuilder, EngineConfig, Persist, ReadReady, RejectReason, Send
 from consensus.types import NodeId, SignedMessage
 
 NONCE_COUNTER_BITS = 40  # rounds per life before nonces reach the next epoch's
+
+class ReadAnswerLike(Protocol):
+    """Each engine's ReadAnswer (same fields; one class per engine for the wire codec)."""
+    nonce: int
+    height: int
+    proof: tuple[SignedMessage, ...]
+
 
 # Why an answer's proof does not hold, or None: (reason, detail).
 ProofProblem = tuple[RejectReason, str] | None
@@ -153,10 +161,15 @@ class ReadBarrier:
         self.retry_ticks = 0
         fx.send.append(Send(None, self.make_query(self.nonce)))
 
-    def on_answer(self, fx: EffectsBuilder, sender: NodeId, nonce: int, height: int,
+    def on_answer(self, fx: EffectsBuilder, sender: NodeId, answer: ReadAnswerLike,
                   committed_height: int, check_proof: Callable[[], ProofProblem]) -> None:
         """Count one answer; `check_proof` runs only when the answer could raise the
-        index above `committed_height`, the height this replica knows as final."""
+        index above `committed_height`, the height this replica knows as final. A proof
+        longer than the validator set is refused before anything looks at it."""
+        if len(answer.proof) > self.config.validators.size:
+            fx.reject(RejectReason.OVER_LIMIT, sender, "read answer proof over the validators")
+            return
+        nonce, height = answer.nonce, answer.height
         if not self.in_flight or nonce != self.nonce or sender in self.answers \
                 or sender in self.refused:
             return  # a late answer to a finished round, or a repeat: nothing to learn

@@ -77,10 +77,7 @@ def on_read_query(r: Replica, fx: EffectsBuilder, sender: NodeId, query: ReadQue
 
 def on_read_answer(r: Replica, fx: EffectsBuilder, sender: NodeId, answer: ReadAnswer,
                    signature: bytes) -> None:
-    if len(answer.proof) > r.config.validators.size:
-        fx.reject(RejectReason.OVER_LIMIT, sender, "read answer proof over the validators")
-        return
-    r.read_barrier.on_answer(fx, sender, answer.nonce, answer.height, r.committed_height,
+    r.read_barrier.on_answer(fx, sender, answer, r.committed_height,
                              lambda: answer_problem(r, answer))
 
 
