@@ -176,6 +176,11 @@ class Replica:
         if isinstance(message, ReadIndexRequest):
             if message.origin != sender:
                 return self._refused(sender, "read index request names another origin")
+            if self.engine_cls.byzantine_tolerant:
+                # BFT reads never trust one node's index: each node runs its own barrier,
+                # so a peer asking for ours is not a protocol step (and would cost rounds).
+                return self._refused(sender, "read index requests are for crash-fault "
+                                             "engines")
             return self._remote_read(message)
         if isinstance(message, ReadIndexAnswer):
             if message.responder != sender:

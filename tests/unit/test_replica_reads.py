@@ -245,3 +245,13 @@ def test_a_read_forwarded_to_a_leader_that_crashed_fails_once_another_leads(raft
     assert raft.failures[follower][0].detail in ("the leader changed to None",
                                                  f"the leader changed to {new}")
     assert len(raft.replicas[follower].reads) == 0
+
+
+def test_a_bft_node_refuses_to_serve_a_read_index_to_a_peer():
+    net = Network("pbft")
+    request = ReadIndexRequest(1, 2)
+    plan = net.replicas[0].receive(2, request, net.signers[2].sign(request))
+    assert [(n.sender, n.detail) for n in plan.notes] == [
+        (2, "read index requests are for crash-fault engines")]
+    assert plan.sends == () and len(net.replicas[0].reads) == 0
+    net.carry(0, plan)
