@@ -28,8 +28,15 @@ class DigestApp:
         return self._root
 
     def check_tx(self, tx: bytes) -> TxCheck:
-        return TxCheck(tx_id=tx_id(tx), ok=bool(tx),
-                       reason="" if tx else "EMPTY")
+        """Refuses what it applied already, as the ledger refuses a used nonce: a node
+        that restarted has forgotten its recently committed ids, and a peer's re-forward
+        of a committed transaction must not be ordered again."""
+        ident = tx_id(tx)
+        if not tx:
+            return TxCheck(tx_id=ident, ok=False, reason="EMPTY")
+        if ident in self._seen:
+            return TxCheck(tx_id=ident, ok=False, reason="ALREADY_COMMITTED")
+        return TxCheck(tx_id=ident, ok=True, reason="")
 
     def apply_block(self, block: Block) -> AppliedBlock:
         if block.height != self._height + 1:

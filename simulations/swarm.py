@@ -89,7 +89,8 @@ def draw_scenario(algorithm: str, nodes: int, seed: int) -> Scenario:
     return Scenario(algorithm=algorithm, nodes=nodes, seed=seed,
                     duration_ms=SWARM_DURATION_MS, network=network, faults=tuple(faults),
                     byzantine=tuple(sorted(byzantine, key=lambda b: b.node)),
-                    workload=Workload(tx_per_s=rng.choice((50, 200, 400))), clocks=clocks,
+                    workload=Workload(tx_per_s=rng.choice((50, 200, 400)),
+                                      reads_per_s=rng.choice((0, 50, 100))), clocks=clocks,
                     torn_write_probability=0.002 if "torn_write" in on else 0.0,
                     torn_write_until_ms=FAULTS_END_MS,
                     liveness_window_ms=SWARM_DURATION_MS - FAULTS_END_MS)

@@ -43,6 +43,7 @@ class AddResult:
     DUPLICATE = "DUPLICATE"
     FULL = "MEMPOOL_FULL"
     NONCE_GAP = "NONCE_GAP"  # too many held transactions for this sender
+    NONCE_TOO_LOW = "NONCE_TOO_LOW"  # the sender's ledger already used this nonce
 
 
 @dataclass(slots=True)
@@ -98,6 +99,11 @@ class Mempool:
         if not sender:
             self._admit(tx_id, tx)
             return AddResult.ADDED
+        if committed_nonce is not None and nonce <= committed_nonce:
+            # Applied already (this tx or another with its nonce): ordering it again could
+            # only fail at apply. It comes back as a peer's re-forward after this node
+            # restarted and forgot its recently committed ids.
+            return AddResult.NONCE_TOO_LOW
         state = self._senders.get(sender)
         if state is None:
             state = self._senders[sender] = _Sender(committed_nonce or 0, {}, {})

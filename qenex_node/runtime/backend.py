@@ -149,6 +149,16 @@ class RuntimeBackend:
             self.metrics.rejected.labels("client", "MEMPOOL_FULL").inc()
             return SubmitResult(check.tx_id, "REJECTED", "MEMPOOL_FULL",
                                 "the mempool is full; retry with back-off")
+        if added == AddResult.NONCE_TOO_LOW:
+            committed = await self._committed_result(check.tx_id)
+            if committed is not None:  # a resubmission of what committed: not an error
+                return committed if wait_for_commit else SubmitResult(
+                    check.tx_id, "DUPLICATE", "DUPLICATE", "already committed")
+            self.metrics.rejected.labels("client", "NONCE_TOO_LOW").inc()
+            return SubmitResult(check.tx_id, "REJECTED", "NONCE_TOO_LOW",
+                                f"nonce {check.nonce} is used already; the next is "
+                                f"{committed_nonce + 1}" if committed_nonce is not None
+                                else "nonce used already")
         if added == AddResult.NONCE_GAP:
             self.metrics.rejected.labels("client", "NONCE_GAP").inc()
             return SubmitResult(check.tx_id, "REJECTED", "NONCE_GAP",

@@ -321,3 +321,14 @@ def test_evidence_against_an_equivocator_is_counted_in_the_summary():
     assert result.summary()["evidence_committed"] > 0
     clean = run(algorithm="tendermint", engine={})
     assert clean.summary()["evidence_committed"] == 0
+
+
+@pytest.mark.parametrize("algorithm", engine_names())
+def test_a_restarted_node_does_not_order_a_reforwarded_committed_transaction_again(algorithm):
+    """Found by a swarm (pbft seed 162001458703505): the primary restarted after a torn
+    write, forgot its recently committed ids, and ordered a transaction that a node cut
+    off by the partition forwarded again. Applied transactions are now refused at
+    admission (the ledger by nonce, the digest app by id)."""
+    path = Path(__file__).parent / "scenarios" / "restarted_primary_reforward.yaml"
+    result = run_scenario(dataclasses.replace(load_scenario(str(path)), algorithm=algorithm))
+    assert result.ok, result.failure_message()

@@ -164,3 +164,14 @@ def test_own_proposals_wait_for_a_new_epoch_but_forwarded_ones_go_again_on_time(
     pool.cut_batch(1, 100, now_ms=0, epoch=(3, 0))
     assert pool.requeue_stale(now_ms=999, epoch=(3, 0)) == 0
     assert pool.requeue_stale(now_ms=1_000, epoch=(3, 0)) == 1  # last resort
+
+
+def test_a_nonce_the_ledger_already_used_is_refused():
+    """A peer re-forwards a committed transfer after this node restarted (its recent
+    committed ids are gone): the applied nonce refuses it, so it is not ordered twice."""
+    pool = Mempool()
+    alice = b"alice"
+    assert pool.add(b"a4", b"alice-4", alice, 4, committed_nonce=4) == AddResult.NONCE_TOO_LOW
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=4) == AddResult.NONCE_TOO_LOW
+    assert b"a4" not in pool and len(pool) == 0
+    assert pool.add(b"a5", b"alice-5", alice, 5, committed_nonce=4) == AddResult.ADDED
