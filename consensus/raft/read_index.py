@@ -75,14 +75,11 @@ class ReadIndexMixin:
         self.release_reads()
 
     def release_reads(self) -> None:
-        released = False
         while self.reads and self.reads[0].context and \
                 len(self.reads[0].acks) >= self.quorum:
             read = self.reads.pop(0)
             self.fx.reads.append(ReadReady(read.request_id, read.index))
-            released = True
-        if released:
-            self.start_waiting_reads()
+        self.start_waiting_reads()  # a no-op unless a round just ended with reads waiting
 
     def abort_reads(self, why: str) -> None:
         for read in self.reads:

@@ -104,6 +104,29 @@ def test_reads_during_a_confirmation_round_share_the_next_one():
     assert fx.reads == (ReadReady(2, eng.commit_index), ReadReady(3, eng.commit_index))
 
 
+def test_reads_beyond_the_bound_are_refused():
+    eng = _leader_with_blocks(1, pending_messages_max=2)
+    eng.step(ReadRequest(1))
+    assert eng.step(ReadRequest(2)).notes == ()
+    assert eng.step(ReadRequest(3)) == Effects(notes=(Rejected(
+        RejectReason.OVER_LIMIT, None, "read 3: too many reads"),))
+
+
+def test_a_read_on_five_nodes_needs_two_distinct_followers():
+    eng = engine(nodes=5)
+    elect(eng)
+    ack(eng, 1, 1)
+    ack(eng, 2, 1)  # the no-op entry of the term commits
+    eng.step(ReadRequest(4))
+    assert recv(eng, 3, AppendEntriesResponse(eng.term, 3, True, 1, read_context=1,
+                                              match_term=eng.term)).reads == ()
+    assert recv(eng, 3, AppendEntriesResponse(eng.term, 3, True, 1, read_context=1,
+                                              match_term=eng.term)).reads == ()  # again
+    fx = recv(eng, 4, AppendEntriesResponse(eng.term, 4, True, 1, read_context=1,
+                                            match_term=eng.term))
+    assert fx.reads == (ReadReady(4, eng.commit_index),)
+
+
 def test_read_index_waits_for_the_first_commit_of_the_term():
     eng = engine()
     elect(eng)
@@ -122,6 +145,16 @@ def test_read_refused_by_a_follower_and_failed_on_step_down():
     eng.step(ReadRequest(3))
     fx = recv(eng, 1, AppendEntriesResponse(5, 1, False, 0))
     assert Note("read_failed", "3:stepped down", view=5) in fx.notes
+
+
+def test_a_leader_elected_again_after_stepping_down_serves_reads():
+    eng = _leader_with_blocks(1)
+    eng.step(ReadRequest(3))
+    recv(eng, 1, AppendEntriesResponse(5, 1, False, 0))  # a newer term: steps down
+    elect(eng)
+    ack(eng, 1, eng.log.last_index)
+    fx = eng.step(ReadRequest(4))
+    assert fx.notes == () and {to for to, m in sends_of(fx, AppendEntries)} == {1, 2}
 
 
 def test_transfer_brings_target_up_to_date_then_sends_timeout_now():
