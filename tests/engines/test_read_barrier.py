@@ -208,6 +208,23 @@ def test_a_proof_longer_than_the_validator_set_is_refused(protocol: Protocol) ->
         RejectReason.OVER_LIMIT, 2, "read answer proof over the validators"),))
 
 
+NOT_A_CERTIFICATE = {"pbft": "not a commit, prepared or checkpoint certificate",
+                     "hotstuff": "not the votes of a QC",
+                     "tendermint": "not a polka or a commit"}
+
+
+@pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
+@pytest.mark.parametrize("length", [1, 2])
+def test_a_proof_of_messages_that_are_no_votes_is_malformed(protocol: Protocol,
+                                                            length: int) -> None:
+    eng = engine(protocol)
+    nonce = first_nonce()
+    ask(protocol, eng, 7, nonce)
+    proof = tuple(signed(v, protocol.query(v)) for v in range(length))
+    assert receive(eng, 2, protocol.answer(nonce, 3, proof)) == api.Effects(notes=(Rejected(
+        RejectReason.MALFORMED, 2, f"read answer 3: {NOT_A_CERTIFICATE[protocol.name]}"),))
+
+
 @pytest.mark.parametrize("protocol", protocols(), ids=lambda p: p.name)
 def test_too_many_waiting_reads_are_refused(protocol: Protocol) -> None:
     eng = engine(protocol, pending_messages_max=3)
@@ -314,6 +331,44 @@ def test_pbft_read_index_is_the_highest_proven_answer() -> None:
     answer_all(PBFT, eng, nonce, (0, 1, 2, 4))
     assert receive(eng, 5, pbft.ReadAnswer(nonce, 1, prepared_proof(pp_at(1)))) == \
         api.Effects(reads=(ReadReady(7, 1),))
+
+
+def checkpoint_proof(sequence: int, voters: tuple[int, ...] = (0, 1, 2, 4, 5),
+                     sign_with: Callable[[int, object], SignedMessage] = signed
+                     ) -> tuple[SignedMessage, ...]:
+    return tuple(sign_with(v, pbft.Checkpoint(sequence, b"\x05" * 32, b"\x06" * 32, v))
+                 for v in voters)
+
+
+def test_pbft_answer_backed_by_a_stable_checkpoint_counts() -> None:
+    eng = engine(PBFT)
+    nonce = first_nonce()
+    ask(PBFT, eng, 7, nonce)
+    answer_all(PBFT, eng, nonce, (0, 1, 2, 4))
+    assert receive(eng, 5, pbft.ReadAnswer(nonce, 16, checkpoint_proof(16))) == \
+        api.Effects(reads=(ReadReady(7, 16),))
+
+
+@pytest.mark.parametrize("case", [
+    ("too few", checkpoint_proof(16, voters=(0, 1, 2, 4)), RejectReason.QUORUM_MISSING,
+     "4 signers are not a quorum"),
+    ("bad signature", checkpoint_proof(16, sign_with=lambda v, m: forged(v, m) if v == 2
+                                       else signed(v, m)),
+     RejectReason.BAD_SIGNATURE, "bad signature of 2"),
+    ("another sequence", checkpoint_proof(15), RejectReason.MALFORMED,
+     "a vote names another block, height or round"),
+    ("names another replica", tuple(signed(v, pbft.Checkpoint(16, b"\x05" * 32, b"\x06" * 32,
+                                                               (v + 1) % NODES))
+                                    for v in (0, 1, 2, 4, 5)),
+     RejectReason.MALFORMED, "a vote names another block, height or round"),
+], ids=lambda c: c[0])
+def test_pbft_forged_checkpoint_proof_is_refused(case) -> None:  # type: ignore[no-untyped-def]
+    _, proof, reason, detail = case
+    eng = engine(PBFT)
+    nonce = first_nonce()
+    ask(PBFT, eng, 7, nonce)
+    assert receive(eng, 6, pbft.ReadAnswer(nonce, 16, proof)) == api.Effects(notes=(
+        Rejected(reason, 6, f"read answer 16: {detail}"),))
 
 
 def pbft_forgeries() -> list[tuple[str, tuple[SignedMessage, ...], RejectReason, str]]:
