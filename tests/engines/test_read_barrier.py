@@ -543,6 +543,22 @@ def test_tendermint_answers_its_height_when_it_holds_a_polka() -> None:
         send=(Send(6, tendermint.ReadAnswer(41, 1, tm_votes(VoteStep.PREVOTE))),))
 
 
+def test_tendermint_answers_the_latest_rounds_polka_past_precommits_and_other_blocks() -> None:
+    eng = tm_started()
+    other = b"\x0b" * 32
+    for v in (0, 1, 2, 4, 5):
+        receive(eng, v, tm_vote(v, VoteStep.PREVOTE))  # round 0: a polka for V
+    for v in (0, 1):
+        receive(eng, v, tm_vote(v, VoteStep.PREVOTE, block_hash=other, round_number=2))
+    for v in (0, 1, 2, 4, 5):
+        receive(eng, v, tm_vote(v, VoteStep.PREVOTE, round_number=1))  # round 1: V again
+    for v in (0, 1):  # precommits sort after prevotes: they must not end the search
+        receive(eng, v, tm_vote(v, VoteStep.PRECOMMIT, round_number=2))
+    effects = receive(eng, 6, tendermint.ReadQuery(42))
+    assert effects.send == (Send(6, tendermint.ReadAnswer(
+        42, 1, tm_votes(VoteStep.PREVOTE, round_number=1))),)
+
+
 def test_tendermint_answers_its_commit_once_decided() -> None:
     eng = tm_started()
     receive(eng, 0, tendermint.Proposal(1, 0, V, -1, 0, ()))
