@@ -14,7 +14,7 @@ from crypto.simulated import SimulatedSigner, SimulatedVerifier
 from ledger.receipts import AppliedBlock
 from qenex_node.core import reads as core_reads
 from qenex_node.core.mempool import Mempool
-from qenex_node.core.plan import Plan
+from qenex_node.core.plan import Outbound, Plan
 from qenex_node.core.reads import ReadFailure, ReadIndexAnswer, ReadIndexRequest
 from qenex_node.core.replica import Replica
 
@@ -245,3 +245,39 @@ def test_a_read_forwarded_to_a_leader_that_crashed_fails_once_another_leads(raft
     assert raft.failures[follower][0].detail in ("the leader changed to None",
                                                  f"the leader changed to {new}")
     assert len(raft.replicas[follower].reads) == 0
+
+
+def test_a_leader_with_too_many_reads_waiting_refuses_a_followers_read_at_once(
+        raft, monkeypatch):
+    monkeypatch.setattr(core_reads, "READS_PENDING_MAX", 1)
+    leader = raft.leader()
+    follower = (leader + 1) % NODES
+    raft.read(leader, 1)  # waits for the heartbeat round: the bound is reached
+    request = ReadIndexRequest(3, follower)
+    plan = raft.replicas[leader].receive(follower, request, raft.signers[follower].sign(request))
+    assert plan == Plan(sends=(Outbound(follower, ReadIndexAnswer(3, 0, leader,
+                                                                  refused="OVER_LIMIT")),))
+    raft.carry(leader, plan)
+
+
+def test_a_read_index_answer_nobody_waits_for_plans_nothing(raft):
+    leader = raft.leader()
+    follower = (leader + 1) % NODES
+    late = ReadIndexAnswer(4, 9, leader)  # e.g. for a read the client gave up on
+    plan = raft.replicas[follower].receive(leader, late, raft.signers[leader].sign(late))
+    assert plan == Plan()
+    raft.carry(follower, plan)
+
+
+def test_a_raft_leader_hands_leadership_to_the_named_node():
+    from consensus.raft.messages import TimeoutNow
+
+    net = Network("raft")
+    leader = net.leader()
+    net.tick(30)
+    target = (leader + 2) % NODES
+    plan = net.replicas[leader].transfer_leadership(target)
+    assert [(o.to, type(o.message)) for o in plan.sends] == [(target, TimeoutNow)]
+    net.carry(leader, plan)
+    net.settle()
+    assert net.leader() == target
