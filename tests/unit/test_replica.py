@@ -3,9 +3,9 @@ the plan order contract and the one transaction id. Pure: no clock, no I/O; the 
 drives real engines with the simulator's deterministic signatures."""
 from __future__ import annotations
 
-import pytest
-
 import dataclasses
+
+import pytest
 
 from consensus.api import (
     Applied,
@@ -24,9 +24,9 @@ from consensus.raft.messages import InstallSnapshot
 from consensus.types import GENESIS_HASH, Validator, ValidatorSet, make_block
 from crypto.simulated import SimulatedSigner, SimulatedVerifier
 from ledger.receipts import AppliedBlock, TxCheck
+from qenex_node.core import replica as core_replica
 from qenex_node.core.app import tx_id
 from qenex_node.core.mempool import AddResult, Mempool
-from qenex_node.core import replica as core_replica
 from qenex_node.core.plan import Outbound, Plan
 from qenex_node.core.reads import ReadIndexAnswer, ReadIndexRequest
 from qenex_node.core.replica import Replica, ReplicaInvariantError
@@ -34,12 +34,12 @@ from qenex_node.core.sync import (
     SYNC_BLOCKS_MAX,
     CatchUpTracker,
     CommittedBlock,
-    accept_synced_blocks,
     SyncLimits,
     SyncRequest,
     SyncResponse,
     SyncStatus,
     TransactionBatch,
+    accept_synced_blocks,
 )
 from simulations.runner import Simulation
 from simulations.scenario import NetworkConfig, Scenario, Workload
@@ -48,10 +48,10 @@ SEED, CHAIN, NODES = 5, "qenex-core", 4
 LIMITS = SyncLimits(status_interval_ticks=10, request_timeout_ticks=25, stall_intervals=1)
 
 
-def make_replica(algorithm: str = "pbft", node: int = 0, restore: Restore = Restore(),
+def make_replica(algorithm: str = "pbft", node: int = 0, restore: Restore | None = None,
                  **config_fields: object) -> Replica:
     replica = new_replica(algorithm, node, **config_fields)
-    run(replica, replica.restore(restore))
+    run(replica, replica.restore(restore or Restore()))
     return replica
 
 
@@ -640,3 +640,13 @@ def test_an_engine_commit_the_ledger_already_holds_is_skipped_and_a_fork_is_a_bu
         replica._new_blocks(Effects(commit=(Commit(fork, chain[1].certificate),)))
     with pytest.raises(ReplicaInvariantError):  # a gap
         replica._new_blocks(Effects(commit=commits[3:]))
+
+
+def test_a_send_to_itself_is_fed_back_and_never_broadcast():
+    # A new PBFT primary sends re-issued PRE-PREPAREs to itself (view_change.py): those
+    # must loop back addressed to itself, or the driver would put them on every wire.
+    replica = make_replica()
+    message = SyncStatus(0, GENESIS_HASH, 0)
+    assert replica._outbound(0, message) == Outbound(0, message, loopback=True)
+    assert replica._outbound(None, message) == Outbound(None, message, loopback=True)
+    assert replica._outbound(2, message) == Outbound(2, message)

@@ -281,3 +281,39 @@ def test_a_raft_leader_hands_leadership_to_the_named_node():
     net.carry(leader, plan)
     net.settle()
     assert net.leader() == target
+
+
+def test_a_hotstuff_replica_keeps_a_proposals_transactions_out_of_its_own_batches():
+    """HotStuff replicas vote on a proposal without persisting it: the core must learn
+    its transactions from the message itself, or a later leader orders them twice."""
+    from ledger.receipts import TxCheck
+    from qenex_node.core.app import tx_id
+
+    net = Network("hotstuff")
+    leader = net.leader()
+    follower = (leader + 1) % NODES
+    assert net.replicas[leader].admit(b"tx-1", TxCheck(tx_id(b"tx-1"), True)) == "ADDED"
+    net.carry(leader, net.replicas[leader].propose(10_000))
+    sender, _to, proposal, signature = next(w for w in net.wire if w[1] == follower)
+    net.wire.clear()
+    replica = net.replicas[follower]
+    net.carry(follower, replica.receive(sender, proposal, signature))
+    assert replica.in_flight.carried() == {tx_id(b"tx-1")}
+    assert replica.admit(b"tx-1", TxCheck(tx_id(b"tx-1"), True)) == "ADDED"
+    plan = replica.propose(10_000)
+    assert plan == Plan()  # a follower's batch would go to the leader: nothing to send
+    net.carry(follower, plan)
+
+
+def test_a_raft_followers_answers_go_to_the_leader_only(raft):
+    leader = raft.leader()
+    follower = (leader + 1) % NODES
+    for _ in range(50):  # until the next heartbeat leaves
+        raft.carry(leader, raft.replicas[leader].tick())
+        if any(w[1] == follower for w in raft.wire):
+            break
+    sender, _to, message, signature = next(w for w in raft.wire if w[1] == follower)
+    raft.wire.clear()
+    plan = raft.replicas[follower].receive(sender, message, signature)
+    assert plan.sends and all((o.to, o.loopback) == (leader, False) for o in plan.sends)
+    raft.carry(follower, plan)
