@@ -126,7 +126,13 @@ class Mempool:
         return AddResult.HELD
 
     def _release(self, state: _Sender) -> None:
-        """Move held transactions whose gap has filled into pending, in nonce order."""
+        """Move held transactions into pending, in nonce order: those whose gap has filled,
+        and those whose nonce is already committed. The latter can only fail, and should:
+        the committed nonce moves in three places (an admission that knows more, a block
+        applied here, a committed transaction of this pool), and a held transaction it
+        passed would otherwise wait forever, its client with it."""
+        for stale in sorted(n for n in state.held if n <= state.committed_nonce):
+            self._unhold(state, stale)
         while state.held:
             nonce = state.frontier()
             if nonce not in state.held:
@@ -219,8 +225,6 @@ class Mempool:
                 continue
             state.committed_nonce = nonce
             before = len(state.held)
-            for stale in sorted(n for n in state.held if n <= nonce):
-                self._unhold(state, stale)
             self._release(state)
             released += before - len(state.held)
         return released

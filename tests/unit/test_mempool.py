@@ -233,3 +233,38 @@ def test_returning_transactions_that_are_not_proposed_changes_nothing():
     pool.add(*(b"t1", b"tx1"))
     pool.return_batch([b"unknown", b"t1"])  # t1 is pending, not proposed
     assert pool.cut_batch(10, 100, now_ms=0) == (b"tx1",)
+
+
+def test_a_held_transaction_is_released_whenever_the_committed_nonce_passes_it():
+    alice = b"A" * 20
+    # 1. An admission that knows more: nonce 3 committed elsewhere.
+    pool = Mempool()
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.add(b"a4", b"alice-4", alice, 4, committed_nonce=3) == AddResult.ADDED
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-3", b"alice-4")
+    # 2. A transaction of this pool commits a higher nonce than the held one.
+    pool = Mempool()
+    assert pool.add(b"a5", b"alice-5", alice, 5) == AddResult.ADDED  # nonce not checked
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-5",)
+    pool.remove_committed([b"a5"])
+    assert (pool.held_count, pool.pending_count) == (0, 1)  # answered, not stranded
+    assert pool.note_committed(((alice, 5),)) == 0
+
+
+def test_a_senders_pending_transactions_still_anchor_its_next_nonce_after_a_commit():
+    pool = Mempool()
+    alice = b"A" * 20
+    pool.add(b"a1", b"alice-1", alice, 1, committed_nonce=0)
+    pool.add(b"a2", b"alice-2", alice, 2, committed_nonce=0)
+    pool.remove_committed([b"a1"])
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.ADDED
+
+
+def test_transactions_without_a_sender_keep_their_place_among_the_others():
+    pool = Mempool()
+    alice = b"A" * 20
+    pool.add(b"t1", b"opaque-1")
+    pool.add(b"a1", b"alice-1", alice, 1, committed_nonce=0)
+    pool.add(b"t2", b"opaque-2")
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"opaque-1", b"alice-1", b"opaque-2")

@@ -317,3 +317,23 @@ def test_a_raft_followers_answers_go_to_the_leader_only(raft):
     plan = raft.replicas[follower].receive(sender, message, signature)
     assert plan.sends and all((o.to, o.loopback) == (leader, False) for o in plan.sends)
     raft.carry(follower, plan)
+
+
+def test_a_raft_leaders_entries_past_its_send_window_are_known_to_be_in_flight(raft):
+    """With its pipeline full (no acks), the leader appends entries it does not send yet:
+    the core learns their transactions from the persisted log alone - or, after a new
+    term sends them back to pending, they would be proposed a second time."""
+    from ledger.receipts import TxCheck
+    from qenex_node.core.app import tx_id
+
+    leader = raft.leader()
+    replica = raft.replicas[leader]
+    window = replica.config.inflight_blocks_max
+    txs = [b"tx-%d" % k for k in range(window + 2)]
+    for k, tx in enumerate(txs):
+        assert replica.admit(tx, TxCheck(tx_id(tx), True)) == "ADDED"
+        plan = replica.propose(1_000 + k)
+        assert bool(plan.sends) == (k < window) and len(plan.persist) == 1
+        raft.carry(leader, plan)
+        raft.wire.clear()  # no follower hears of it: no acks
+    assert replica.in_flight.carried() == {tx_id(tx) for tx in txs}

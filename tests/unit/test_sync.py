@@ -134,3 +134,17 @@ def test_with_nobody_known_to_be_ahead_any_peer_is_asked():
     t = tracker()
     t.on_engine_request(9, (), 0)
     assert picks(t) == [2, 3, 1]
+
+
+def test_the_engine_asking_adds_no_second_request_while_one_is_in_flight():
+    t = tracker()
+    assert t.on_engine_request(9, (), 0) == request(1)
+    assert [t.on_tick(0) for _ in range(24)][-1] == QUIET  # one tick of the wait left
+    assert t.on_engine_request(12, (), 0) is None
+    assert t.target == 12  # the retry goes for the new target
+
+
+def test_the_engine_asking_for_a_height_the_node_holds_sends_nothing():
+    t = tracker()
+    assert t.on_engine_request(5, (), 5) is None
+    assert t.on_engine_request(4, (), 5) is None
