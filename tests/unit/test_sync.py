@@ -2,14 +2,18 @@
 and what comes next - as exact outputs for exact inputs. Pure: no clock, no network."""
 from __future__ import annotations
 
+from consensus import canonical
+from consensus.types import GENESIS_HASH, Certificate, make_block
 from qenex_node.core.sync import (
     SYNC_BLOCKS_MAX,
     CatchUpTracker,
+    CommittedBlock,
     SyncLimits,
     SyncRequest,
     SyncResponse,
     SyncStatus,
     blocks_to_serve,
+    sync_response,
 )
 
 NODES = 4
@@ -148,3 +152,32 @@ def test_the_engine_asking_for_a_height_the_node_holds_sends_nothing():
     t = tracker()
     assert t.on_engine_request(5, (), 5) is None
     assert t.on_engine_request(4, (), 5) is None
+
+
+def stored_chain(count: int) -> list[CommittedBlock]:
+    blocks, parent = [], GENESIS_HASH
+    for height in range(1, count + 1):
+        block = make_block("c", height, parent, (b"tx-%d" % height,), 0, 1_000)
+        blocks.append(CommittedBlock(block, Certificate("test", height, block.block_hash, ()),
+                                     b"\x07" * 32))
+        parent = block.block_hash
+    return blocks
+
+
+def test_an_answer_carries_whole_blocks_while_they_fit_its_byte_budget():
+    chain = stored_chain(3)
+    sizes = [len(canonical.encode(item)) for item in chain]
+    ask = SyncRequest(1, SYNC_BLOCKS_MAX, 2)
+    assert sync_response(ask, chain, 9, 1, bytes_max=sizes[0] + sizes[1]) == \
+        SyncResponse(tuple(chain[:2]), 9, 1)  # exactly full
+    assert sync_response(ask, chain, 9, 1, bytes_max=sizes[0] + sizes[1] - 1) == \
+        SyncResponse(tuple(chain[:1]), 9, 1)
+    assert sync_response(ask, chain, 9, 1, bytes_max=1) == SyncResponse(tuple(chain[:1]), 9, 1)
+    assert sync_response(ask, chain, 9, 1) == SyncResponse(tuple(chain), 9, 1)
+
+
+def test_an_answer_carries_no_more_blocks_than_asked():
+    chain = stored_chain(3)
+    assert sync_response(SyncRequest(1, 2, 2), chain, 3, 0) == SyncResponse(tuple(chain[:2]),
+                                                                            3, 0)
+    assert sync_response(SyncRequest(1, 0, 2), chain, 3, 0) == SyncResponse((), 3, 0)
