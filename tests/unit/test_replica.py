@@ -499,6 +499,7 @@ def test_synced_blocks_plan_one_write_the_next_request_and_a_note():
     committed = replica.done(plan, [applied_of(item) for item in chain], signatures)
     assert committed == chain  # the certificates and the roots, for the clients
     last = chain[-1]
+    # The queued feedback is the contract (plan.py step 3): one Synced for the write.
     assert list(replica._local) == [Synced(5, last.block.block_hash, last.state_root)]
     run(replica, replica.next_plan())
 
@@ -583,6 +584,8 @@ def test_storage_that_applied_another_block_than_planned_is_a_bug():
 def test_blocks_committed_by_the_engine_feed_one_applied_each():
     chain = committed_chain()
     replica = make_replica()
+    # A plan of engine commits (what a quorum's votes would make), carried out in place
+    # of the tick's own plan: done() checks a plan against its results, not its origin.
     replica.tick()
     plan = Plan(blocks=tuple(Commit(i.block, i.certificate) for i in chain[:2]))
     assert replica.done(plan, [applied_of(i) for i in chain[:2]], []) == chain[:2]
@@ -634,6 +637,7 @@ def test_an_engine_commit_the_ledger_already_holds_is_skipped_and_a_fork_is_a_bu
         [applied_of(item) for item in chain[:2]])
     commits = tuple(Commit(i.block, i.certificate) for i in chain[:4])
     # Catch-up got to 2 first; the engine's 1 and 2 are those blocks, 3 and 4 are new.
+    # (Called directly: making four real engines commit behind a sync is a simulation.)
     assert replica._new_blocks(Effects(commit=commits)) == commits[2:]
     fork = make_block(CHAIN, 2, chain[0].block.block_hash, (b"other",), 1, 1_000)
     with pytest.raises(ReplicaInvariantError):
