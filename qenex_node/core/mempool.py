@@ -49,6 +49,7 @@ class AddResult:
 @dataclass(slots=True)
 class _Sender:
     """What the pool knows of one sender while it has transactions here."""
+    sender: bytes  # its own key: whatever moves its transactions records them under it
     committed_nonce: int  # highest nonce known applied
     present: dict[int, set[bytes]]  # nonce -> ids of the txs pending or proposed with it
     held: dict[int, tuple[bytes, bytes]]  # nonce -> (tx_id, tx), waiting for the gap
@@ -106,16 +107,16 @@ class Mempool:
             return AddResult.NONCE_TOO_LOW
         state = self._senders.get(sender)
         if state is None:
-            state = self._senders[sender] = _Sender(committed_nonce or 0, {}, {})
+            state = self._senders[sender] = _Sender(sender, committed_nonce or 0, {}, {})
         elif committed_nonce is not None and committed_nonce > state.committed_nonce:
             state.committed_nonce = committed_nonce  # committed elsewhere: gaps may be filled
-            self._release(state, sender)
+            self._release(state)
         if committed_nonce is not None and nonce > state.frontier():
             return self._hold(state, tx_id, tx, nonce)
         self._order[tx_id] = (sender, nonce)
         state.present.setdefault(nonce, set()).add(tx_id)
         self._admit(tx_id, tx)
-        self._release(state, sender)
+        self._release(state)
         return AddResult.ADDED
 
     def _admit(self, tx_id: bytes, tx: bytes) -> None:
@@ -130,13 +131,19 @@ class Mempool:
         self._bytes += len(tx)
         return AddResult.HELD
 
-    def _release(self, state: _Sender, sender: bytes) -> None:
-        """Move held transactions whose gap has filled into pending, in nonce order."""
+    def _release(self, state: _Sender) -> None:
+        """Move held transactions into pending, in nonce order: those whose gap has filled,
+        and those whose nonce is already committed. The latter can only fail, and should:
+        the committed nonce moves in three places (an admission that knows more, a block
+        applied here, a committed transaction of this pool), and a held transaction it
+        passed would otherwise wait forever, its client with it."""
+        for stale in sorted(n for n in state.held if n <= state.committed_nonce):
+            self._unhold(state, stale)
         while state.held:
             nonce = state.frontier()
             if nonce not in state.held:
                 return
-            self._unhold(state, sender, nonce)
+            self._unhold(state, nonce)
 
     def cut_batch(self, txs_max: int, bytes_max: int, now_ms: int,
                   epoch: object = None) -> tuple[bytes, ...]:
@@ -224,16 +231,14 @@ class Mempool:
                 continue
             state.committed_nonce = nonce
             before = len(state.held)
-            for stale in sorted(n for n in state.held if n <= nonce):
-                self._unhold(state, sender, stale)
-            self._release(state, sender)
+            self._release(state)
             released += before - len(state.held)
         return released
 
-    def _unhold(self, state: _Sender, sender: bytes, nonce: int) -> None:
+    def _unhold(self, state: _Sender, nonce: int) -> None:
         tx_id, tx = state.held.pop(nonce)
         self._held_ids.discard(tx_id)
-        self._order[tx_id] = (sender, nonce)
+        self._order[tx_id] = (state.sender, nonce)
         state.present.setdefault(nonce, set()).add(tx_id)
         self._pending[tx_id] = tx
 
@@ -255,6 +260,6 @@ class Mempool:
             return
         self._drop_present(state, nonce, tx_id)
         state.committed_nonce = max(state.committed_nonce, nonce)
-        self._release(state, sender)
+        self._release(state)
         if not state.present and not state.held:
             del self._senders[sender]  # bounded: only senders with transactions here

@@ -56,13 +56,6 @@ def blocks_to_serve(request: SyncRequest) -> int:
     return max(0, min(request.max_blocks, SYNC_BLOCKS_MAX))
 
 
-def serve_sync(request: SyncRequest, chain: list[CommittedBlock], responder: int) -> SyncResponse:
-    """Answer from `chain` (index 0 holds height 1)."""
-    count = blocks_to_serve(request)
-    start = max(request.from_height, 1) - 1
-    return SyncResponse(tuple(chain[start:start + count]), len(chain), responder)
-
-
 def accept_synced_blocks(engine_cls: type, config: EngineConfig, height: int,
                          block_hash: bytes, response: SyncResponse) -> list[CommittedBlock]:
     """The prefix of `response.blocks` that safely extends (height, block_hash)."""

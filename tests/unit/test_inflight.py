@@ -46,3 +46,39 @@ def test_conflicting_proposals_per_height_are_bounded():
     for i in range(PENDING_BLOCKS_PER_HEIGHT_MAX + 3):
         seen.note(block(5, bytes([i])), 0)
     assert len(seen.carried()) == PENDING_BLOCKS_PER_HEIGHT_MAX
+
+
+def nested(value: object, tuples: int) -> object:
+    for _ in range(tuples):
+        value = (value,)
+    return value
+
+
+def test_blocks_are_found_down_to_the_scan_depth_and_no_deeper():
+    from qenex_node.core.inflight import SCAN_DEPTH_MAX
+
+    at_limit, too_deep = InFlightBlocks(), InFlightBlocks()
+    at_limit.note(nested(block(3, b"a"), SCAN_DEPTH_MAX), 2)
+    too_deep.note(nested(block(3, b"a"), SCAN_DEPTH_MAX + 1), 2)
+    assert (at_limit.carried(), too_deep.carried()) == ({tx_id(b"a")}, set())
+    # The same bound through message fields: signed > proposal > tuple > signed > block.
+    inner = SignedMessage(1, block(3, b"b"), b"")
+    deep = SignedMessage(1, Proposal((inner,)), b"")
+    at_limit.note(nested(deep, SCAN_DEPTH_MAX - 4), 2)
+    too_deep.note(nested(deep, SCAN_DEPTH_MAX - 3), 2)
+    assert tx_id(b"b") in at_limit.carried() and too_deep.carried() == set()
+
+
+def test_a_block_inside_a_message_inside_a_message_is_found():
+    seen = InFlightBlocks()
+    seen.note(SignedMessage(1, Proposal((block(3, b"a"),)), b""), committed_height=2)
+    assert seen.carried() == {tx_id(b"a")}
+
+
+def test_blocks_are_remembered_up_to_the_pending_heights_bound():
+    from qenex_node.core.inflight import PENDING_HEIGHTS_MAX
+
+    seen = InFlightBlocks()
+    seen.note(block(2 + PENDING_HEIGHTS_MAX, b"last"), committed_height=2)
+    seen.note(block(3 + PENDING_HEIGHTS_MAX, b"past"), committed_height=2)
+    assert seen.carried() == {tx_id(b"last")}

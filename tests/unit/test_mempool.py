@@ -175,3 +175,107 @@ def test_a_nonce_the_ledger_already_used_is_refused():
     assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=4) == AddResult.NONCE_TOO_LOW
     assert b"a4" not in pool and len(pool) == 0
     assert pool.add(b"a5", b"alice-5", alice, 5, committed_nonce=4) == AddResult.ADDED
+
+
+def test_a_transaction_that_exactly_fills_the_byte_limits_is_taken():
+    pool = Mempool(MempoolLimits(bytes_max=8))
+    assert pool.add(b"a", b"1234") == AddResult.ADDED
+    assert pool.add(b"b", b"5678") == AddResult.ADDED  # 8 of 8 bytes
+    assert pool.add(b"c", b"9") == AddResult.FULL
+    assert pool.cut_batch(10, 8, now_ms=0) == (b"1234", b"5678")
+
+
+def test_a_new_senders_committed_nonce_anchors_the_gap_check():
+    pool = Mempool()
+    alice = b"A" * 20
+    assert pool.add(b"a5", b"alice-5", alice, 5, committed_nonce=4) == AddResult.ADDED
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-5",)
+
+
+def test_news_of_an_unknown_sender_does_not_stop_the_others_being_released():
+    pool = Mempool()
+    alice, bob = b"A" * 20, b"B" * 20
+    assert pool.add(b"a2", b"alice-2", alice, 2, committed_nonce=0) == AddResult.HELD
+    assert pool.add(b"a5", b"alice-5", alice, 5, committed_nonce=0) == AddResult.HELD
+    assert pool.note_committed(((bob, 7), (alice, 1))) == 1  # 5 still waits for 3 and 4
+    assert (pool.held_count, pool.pending_count) == (1, 1)
+
+
+def test_released_transactions_keep_their_senders_place_in_the_batch():
+    pool = Mempool()
+    alice, bob = b"A" * 20, b"B" * 20
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.add(b"b2", b"bob-2", bob, 2, committed_nonce=0) == AddResult.HELD
+    assert pool.note_committed(((alice, 2), (bob, 1))) == 2
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-3", b"bob-2")
+
+
+def test_committing_a_transaction_here_fills_the_gap_behind_it():
+    pool = Mempool()
+    alice = b"A" * 20
+    # Nonce 2 came without a committed nonce (nothing known: not held), 3 with one.
+    assert pool.add(b"a2", b"alice-2", alice, 2) == AddResult.ADDED
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-2",)
+    pool.remove_committed([b"a2"])
+    assert (pool.held_count, pool.pending_count) == (0, 1)
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-3",)
+
+
+def test_a_sender_is_forgotten_once_none_of_its_transactions_remain():
+    pool = Mempool()
+    alice, bob = b"A" * 20, b"B" * 20
+    pool.add(b"a1", b"alice-1", alice, 1, committed_nonce=0)
+    pool.add(b"a2", b"alice-2", alice, 2, committed_nonce=0)
+    pool.add(b"a4", b"alice-4", alice, 4, committed_nonce=0)  # held
+    pool.add(b"b1", b"bob-1", bob, 1, committed_nonce=0)
+    pool.add(b"b3", b"bob-3", bob, 3, committed_nonce=0)  # held
+    pool.remove_committed([b"a1"])
+    assert sorted(pool._senders) == [alice, bob]  # alice still has 2 (and 4) here
+    pool.note_committed(((bob, 2),))  # releases 3
+    pool.note_committed(((alice, 3),))  # releases 4
+    pool.remove_committed([b"a2", b"a4", b"b1", b"b3"])
+    # Bounded: a sender's bookkeeping lives only while its transactions do.
+    assert (len(pool), pool.size_bytes, pool._senders) == (0, 0, {})
+
+
+def test_returning_transactions_that_are_not_proposed_changes_nothing():
+    pool = Mempool()
+    pool.add(*(b"t1", b"tx1"))
+    pool.return_batch([b"unknown", b"t1"])  # t1 is pending, not proposed
+    assert pool.cut_batch(10, 100, now_ms=0) == (b"tx1",)
+
+
+def test_a_held_transaction_is_released_whenever_the_committed_nonce_passes_it():
+    alice = b"A" * 20
+    # 1. An admission that knows more: nonce 3 committed elsewhere.
+    pool = Mempool()
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.add(b"a4", b"alice-4", alice, 4, committed_nonce=3) == AddResult.ADDED
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-3", b"alice-4")
+    # 2. A transaction of this pool commits a higher nonce than the held one.
+    pool = Mempool()
+    assert pool.add(b"a5", b"alice-5", alice, 5) == AddResult.ADDED  # nonce not checked
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.HELD
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"alice-5",)
+    pool.remove_committed([b"a5"])
+    assert (pool.held_count, pool.pending_count) == (0, 1)  # answered, not stranded
+    assert pool.note_committed(((alice, 5),)) == 0
+
+
+def test_a_senders_pending_transactions_still_anchor_its_next_nonce_after_a_commit():
+    pool = Mempool()
+    alice = b"A" * 20
+    pool.add(b"a1", b"alice-1", alice, 1, committed_nonce=0)
+    pool.add(b"a2", b"alice-2", alice, 2, committed_nonce=0)
+    pool.remove_committed([b"a1"])
+    assert pool.add(b"a3", b"alice-3", alice, 3, committed_nonce=0) == AddResult.ADDED
+
+
+def test_transactions_without_a_sender_keep_their_place_among_the_others():
+    pool = Mempool()
+    alice = b"A" * 20
+    pool.add(b"t1", b"opaque-1")
+    pool.add(b"a1", b"alice-1", alice, 1, committed_nonce=0)
+    pool.add(b"t2", b"opaque-2")
+    assert pool.cut_batch(10, 10_000, now_ms=0) == (b"opaque-1", b"alice-1", b"opaque-2")

@@ -14,7 +14,7 @@ from crypto.simulated import SimulatedSigner, SimulatedVerifier
 from ledger.receipts import AppliedBlock
 from qenex_node.core import reads as core_reads
 from qenex_node.core.mempool import Mempool
-from qenex_node.core.plan import Plan
+from qenex_node.core.plan import Outbound, Plan
 from qenex_node.core.reads import ReadFailure, ReadIndexAnswer, ReadIndexRequest
 from qenex_node.core.replica import Replica
 
@@ -255,3 +255,95 @@ def test_a_bft_node_refuses_to_serve_a_read_index_to_a_peer():
         (2, "read index requests are for crash-fault engines")]
     assert plan.sends == () and len(net.replicas[0].reads) == 0
     net.carry(0, plan)
+
+
+def test_a_leader_with_too_many_reads_waiting_refuses_a_followers_read_at_once(
+        raft, monkeypatch):
+    monkeypatch.setattr(core_reads, "READS_PENDING_MAX", 1)
+    leader = raft.leader()
+    follower = (leader + 1) % NODES
+    raft.read(leader, 1)  # waits for the heartbeat round: the bound is reached
+    request = ReadIndexRequest(3, follower)
+    plan = raft.replicas[leader].receive(follower, request, raft.signers[follower].sign(request))
+    assert plan == Plan(sends=(Outbound(follower, ReadIndexAnswer(3, 0, leader,
+                                                                  refused="OVER_LIMIT")),))
+    raft.carry(leader, plan)
+
+
+def test_a_read_index_answer_nobody_waits_for_plans_nothing(raft):
+    leader = raft.leader()
+    follower = (leader + 1) % NODES
+    late = ReadIndexAnswer(4, 9, leader)  # e.g. for a read the client gave up on
+    plan = raft.replicas[follower].receive(leader, late, raft.signers[leader].sign(late))
+    assert plan == Plan()
+    raft.carry(follower, plan)
+
+
+def test_a_raft_leader_hands_leadership_to_the_named_node():
+    from consensus.raft.messages import TimeoutNow
+
+    net = Network("raft")
+    leader = net.leader()
+    net.tick(30)
+    target = (leader + 2) % NODES
+    plan = net.replicas[leader].transfer_leadership(target)
+    assert [(o.to, type(o.message)) for o in plan.sends] == [(target, TimeoutNow)]
+    net.carry(leader, plan)
+    net.settle()
+    assert net.leader() == target
+
+
+def test_a_hotstuff_replica_keeps_a_proposals_transactions_out_of_its_own_batches():
+    """HotStuff replicas vote on a proposal without persisting it: the core must learn
+    its transactions from the message itself, or a later leader orders them twice."""
+    from ledger.receipts import TxCheck
+    from qenex_node.core.app import tx_id
+
+    net = Network("hotstuff")
+    leader = net.leader()
+    follower = (leader + 1) % NODES
+    assert net.replicas[leader].admit(b"tx-1", TxCheck(tx_id(b"tx-1"), True)) == "ADDED"
+    net.carry(leader, net.replicas[leader].propose(10_000))
+    sender, _to, proposal, signature = next(w for w in net.wire if w[1] == follower)
+    net.wire.clear()
+    replica = net.replicas[follower]
+    net.carry(follower, replica.receive(sender, proposal, signature))
+    assert replica.in_flight.carried() == {tx_id(b"tx-1")}
+    assert replica.admit(b"tx-1", TxCheck(tx_id(b"tx-1"), True)) == "ADDED"
+    plan = replica.propose(10_000)
+    assert plan == Plan()  # a follower's batch would go to the leader: nothing to send
+    net.carry(follower, plan)
+
+
+def test_a_raft_followers_answers_go_to_the_leader_only(raft):
+    leader = raft.leader()
+    follower = (leader + 1) % NODES
+    for _ in range(50):  # until the next heartbeat leaves
+        raft.carry(leader, raft.replicas[leader].tick())
+        if any(w[1] == follower for w in raft.wire):
+            break
+    sender, _to, message, signature = next(w for w in raft.wire if w[1] == follower)
+    raft.wire.clear()
+    plan = raft.replicas[follower].receive(sender, message, signature)
+    assert plan.sends and all((o.to, o.loopback) == (leader, False) for o in plan.sends)
+    raft.carry(follower, plan)
+
+
+def test_a_raft_leaders_entries_past_its_send_window_are_known_to_be_in_flight(raft):
+    """With its pipeline full (no acks), the leader appends entries it does not send yet:
+    the core learns their transactions from the persisted log alone - or, after a new
+    term sends them back to pending, they would be proposed a second time."""
+    from ledger.receipts import TxCheck
+    from qenex_node.core.app import tx_id
+
+    leader = raft.leader()
+    replica = raft.replicas[leader]
+    window = replica.config.inflight_blocks_max
+    txs = [b"tx-%d" % k for k in range(window + 2)]
+    for k, tx in enumerate(txs):
+        assert replica.admit(tx, TxCheck(tx_id(tx), True)) == "ADDED"
+        plan = replica.propose(1_000 + k)
+        assert bool(plan.sends) == (k < window) and len(plan.persist) == 1
+        raft.carry(leader, plan)
+        raft.wire.clear()  # no follower hears of it: no acks
+    assert replica.in_flight.carried() == {tx_id(tx) for tx in txs}
