@@ -78,6 +78,19 @@ class ReadAnswerLike(Protocol):
 ProofProblem = tuple[RejectReason, str] | None
 
 
+def first_message(proof: tuple[SignedMessage, ...]) -> object | None:
+    """The message the first signed vote of a proof carries: what kind of certificate
+    the proof claims to be (None for an empty or malformed proof)."""
+    return proof[0].message if proof and isinstance(proof[0], SignedMessage) else None
+
+
+def not_a_certificate(proof: tuple[SignedMessage, ...], kinds: str) -> ProofProblem:
+    """The refusal of a proof of none of the engine's certificate `kinds`."""
+    if not proof:
+        return RejectReason.QUORUM_MISSING, "no proof for a height not committed here"
+    return RejectReason.MALFORMED, f"not {kinds}"
+
+
 def proof_problem(config: EngineConfig, proof: tuple[SignedMessage, ...],
                   matches: Callable[[SignedMessage], bool],
                   is_quorum: Callable[[Collection[NodeId]], bool]) -> ProofProblem:

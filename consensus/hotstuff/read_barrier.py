@@ -31,7 +31,12 @@ from consensus.api import EffectsBuilder, RejectReason, Send
 from consensus.hotstuff.certificates import check_qc, quorum_of
 from consensus.hotstuff.messages import QuorumCertificate, ReadAnswer, ReadQuery, Vote
 from consensus.hotstuff.state import Replica
-from consensus.read_barrier import ProofProblem, proof_problem
+from consensus.read_barrier import (
+    ProofProblem,
+    first_message,
+    not_a_certificate,
+    proof_problem,
+)
 from consensus.types import NodeId, SignedMessage
 
 
@@ -58,11 +63,9 @@ def on_read_answer(r: Replica, fx: EffectsBuilder, sender: NodeId, answer: ReadA
 def answer_problem(r: Replica, answer: ReadAnswer) -> ProofProblem:
     """Why `answer.proof` is not a QC certifying a block at `answer.height`, or None."""
     proof, height = answer.proof, answer.height
-    first = proof[0].message if proof and isinstance(proof[0], SignedMessage) else None
+    first = first_message(proof)
     if not isinstance(first, Vote):
-        if not proof:
-            return RejectReason.QUORUM_MISSING, "no proof for a height not committed here"
-        return RejectReason.MALFORMED, "not the votes of a QC"
+        return not_a_certificate(proof, "the votes of a QC")
     qc = QuorumCertificate(first.round, first.height, first.block_hash, first.parent_round,
                            first.parent_hash, proof)
     if qc.height == height and check_qc(r.config, qc) is None:

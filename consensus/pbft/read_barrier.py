@@ -51,7 +51,12 @@ from consensus.pbft.messages import (
     primary_of,
 )
 from consensus.pbft.state import Replica
-from consensus.read_barrier import ProofProblem, proof_problem
+from consensus.read_barrier import (
+    ProofProblem,
+    first_message,
+    not_a_certificate,
+    proof_problem,
+)
 from consensus.types import Certificate, NodeId, SignedMessage
 
 
@@ -88,7 +93,7 @@ def on_read_answer(r: Replica, fx: EffectsBuilder, sender: NodeId, answer: ReadA
 def answer_problem(r: Replica, answer: ReadAnswer) -> ProofProblem:
     """Why `answer.proof` does not back `answer.height`, or None."""
     proof, height = answer.proof, answer.height
-    first = proof[0].message if proof and isinstance(proof[0], SignedMessage) else None
+    first = first_message(proof)
     quorum = quorum_of(r.config)
 
     def is_quorum(signers: object) -> bool:
@@ -115,9 +120,7 @@ def answer_problem(r: Replica, answer: ReadAnswer) -> ProofProblem:
                                         s.message.block_hash)
             == (height, first.state_root, first.block_hash) and signed_ok_shape(s),
             is_quorum))
-    if not proof:
-        return RejectReason.QUORUM_MISSING, "no proof for a height not committed here"
-    return RejectReason.MALFORMED, "not a commit, prepared or checkpoint certificate"
+    return not_a_certificate(proof, "a commit, prepared or checkpoint certificate")
 
 
 def signed_ok_shape(signed: SignedMessage) -> bool:

@@ -30,7 +30,12 @@ with decision.check_vote_quorum (the code that checks catch-up's commit certific
 from __future__ import annotations
 
 from consensus.api import EffectsBuilder, RejectReason, Send
-from consensus.read_barrier import ProofProblem, proof_problem
+from consensus.read_barrier import (
+    ProofProblem,
+    first_message,
+    not_a_certificate,
+    proof_problem,
+)
 from consensus.tendermint.decision import check_vote_quorum
 from consensus.tendermint.messages import NIL, ReadAnswer, ReadQuery, Vote, VoteStep
 from consensus.tendermint.state import Replica
@@ -84,11 +89,9 @@ def on_read_answer(r: Replica, fx: EffectsBuilder, sender: NodeId, answer: ReadA
 def answer_problem(r: Replica, answer: ReadAnswer) -> ProofProblem:
     """Why `answer.proof` is neither a polka nor a commit at `answer.height`, or None."""
     proof, height = answer.proof, answer.height
-    first = proof[0].message if proof and isinstance(proof[0], SignedMessage) else None
+    first = first_message(proof)
     if not isinstance(first, Vote):
-        if not proof:
-            return RejectReason.QUORUM_MISSING, "no proof for a height not committed here"
-        return RejectReason.MALFORMED, "not a polka or a commit"
+        return not_a_certificate(proof, "a polka or a commit")
     if first.block_hash == NIL:
         return RejectReason.MALFORMED, "votes for nil back no block"
     if check_vote_quorum(r.config, first.step, height, first.block_hash, proof):
