@@ -202,8 +202,8 @@ def query_account(address: str, prove: bool, consistency: str, min_height: int,
                  + (" (absence proven)" if prove else "")]
     else:
         a = response.account
-        lines = [f"account {a.address.hex()} nonce {a.nonce} (state at height "
-                 f"{response.height}, {consistency})"]
+        lines = [(f"account {a.address.hex()} nonce {a.nonce} (state at height "
+                  f"{response.height}, {consistency})")]
         lines += [f"  {b.currency} {b.amount}" for b in a.balances]
         if prove:
             lines.append(f"proof verified against state root {response.proof.state_root.hex()}"
