@@ -59,6 +59,7 @@ CLIENT_CODE = "CLIENT"  # QenexError.code for failures found on this side of the
 CONSISTENCY = {"linearizable": node_pb2.LINEARIZABLE, "local": node_pb2.LOCAL}
 
 
+
 class QenexError(Exception):
     def __init__(self, code: str, reason: str, detail: str = "") -> None:
         super().__init__(f"{code} {reason}: {detail}" if detail else f"{code} {reason}")
@@ -209,17 +210,21 @@ def verify_evidence(item: node_pb2.Evidence) -> None:
         raise _bad_proof(f"evidence at height {item.height}: fields differ from its bytes")
 
 
+def _consistency(level: str) -> str:
+    if level not in CONSISTENCY:
+        raise QenexError(CLIENT_CODE, "BAD_REQUEST", f"consistency must be one of "
+                         f"{sorted(CONSISTENCY)}, not {level!r}")
+    return level
+
+
 # ------------------------------------------------------------ the client
 class QenexClient:
     def __init__(self, target: str, *, timeout_s: float = TIMEOUT_S_DEFAULT,
                  message_bytes_max: int = MESSAGE_BYTES_MAX_DEFAULT,
                  consistency: str = "linearizable", session_height: int = 0) -> None:
-        if consistency not in CONSISTENCY:
-            raise QenexError(CLIENT_CODE, "BAD_REQUEST", f"consistency must be one of "
-                             f"{sorted(CONSISTENCY)}, not {consistency!r}")
         self.target = target
         self.timeout_s = timeout_s
-        self.consistency = consistency
+        self.consistency = _consistency(consistency)
         # The highest height this client has been told of (read-your-writes, monotonic
         # reads): sent as min_height with every read. Share it between clients of one
         # session by passing it on (`session_height=other.session_height`).
@@ -314,10 +319,7 @@ class QenexClient:
         self.session_height = max(self.session_height, height)
 
     def _read_options(self, consistency: str | None, min_height: int) -> node_pb2.ReadOptions:
-        level = consistency or self.consistency
-        if level not in CONSISTENCY:
-            raise QenexError(CLIENT_CODE, "BAD_REQUEST", f"consistency must be one of "
-                             f"{sorted(CONSISTENCY)}, not {level!r}")
+        level = _consistency(consistency or self.consistency)
         # Leave the node a margin inside the call's deadline to answer BEHIND itself.
         timeout_ms = max(1, int(self.timeout_s * 1000) - READ_DEADLINE_MARGIN_MS)
         return node_pb2.ReadOptions(consistency=CONSISTENCY[level], timeout_ms=timeout_ms,

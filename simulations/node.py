@@ -24,7 +24,12 @@ from crypto.simulated import SimulatedSigner
 from ledger.receipts import AppliedBlock
 from qenex_node.core.mempool import Mempool, MempoolLimits
 from qenex_node.core.plan import EMPTY_PLAN, Outbound, Plan
-from qenex_node.core.reads import ReadIndexAnswer, ReadIndexRequest
+from qenex_node.core.reads import (
+    READ_RETRY_MS,
+    RETRYABLE_READ_REFUSALS,
+    ReadIndexAnswer,
+    ReadIndexRequest,
+)
 from qenex_node.core.replica import Replica, ReplicaInvariantError
 from qenex_node.core.sync import (
     CommittedBlock,
@@ -77,7 +82,6 @@ class SimulationHost(Protocol):
     torn_rng: Any
 
 MEMPOOL_PROPOSAL_TIMEOUT_MS = 3_000
-READ_RETRY_MS = 25  # a read refused for a passing reason (no leader yet) asks again after
 CORE_MESSAGES = (SyncStatus, SyncRequest, SyncResponse, TransactionBatch, ReadIndexRequest,
                  ReadIndexAnswer)
 
@@ -249,7 +253,7 @@ class SimNode:
             if read is None:
                 continue
             retry_ms = self.sim.world.now_ms + READ_RETRY_MS
-            if retry_ms >= read.deadline_ms or failure.reason == "UNSUPPORTED":
+            if retry_ms >= read.deadline_ms or failure.reason not in RETRYABLE_READ_REFUSALS:
                 del self._reads[failure.request_id]
                 self.sim.count(f"reads_refused_{failure.reason.lower()}")
             else:

@@ -29,6 +29,10 @@ from consensus.api import Effects, Note, ReadReady, Rejected
 from consensus.types import NodeId
 
 READS_PENDING_MAX = 10_000  # reads waiting for an engine answer, local and remote
+READ_RETRY_MS = 25  # a driver asks again this long after a refusal that passes by itself
+# Refusals that pass by themselves: an election (no leader yet), a leader that stepped
+# down, a full read queue. Others (an engine without reads) are final. Both drivers ask.
+RETRYABLE_READ_REFUSALS = frozenset({"NOT_LEADER", "ABORTED", "OVER_LIMIT"})
 
 
 @canonical.register("sync.read_index_request.v1")
@@ -181,7 +185,7 @@ def _failed_read(note: Note | Rejected) -> tuple[int | None, str]:
 
 
 def refusal_of(effects: Effects) -> Rejected | None:
-    """The refusal an engine gave a ReadRequest it could not take (the step's only
-    possible Rejected: a ReadRequest touches nothing else)."""
+    """The refusal an engine gave the Propose or ReadRequest it could not take (the first
+    Rejected of that step's notes)."""
     return next((n for n in effects.notes if isinstance(n, Rejected)), None)
 

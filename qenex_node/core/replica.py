@@ -51,6 +51,7 @@ from qenex_node.core.reads import (
     ReadFailure,
     ReadIndexAnswer,
     ReadIndexRequest,
+    ReadOutcome,
     ReadRouter,
     refusal_of,
 )
@@ -137,12 +138,12 @@ class Replica:
         if not batch:
             return self._plan(EMPTY_PLAN)
         effects = self.engine.step(Propose(batch, now_ms))
-        refused = [n for n in effects.notes if isinstance(n, Rejected)]
+        refused = refusal_of(effects)
         extra = []
-        if refused:
+        if refused is not None:
             status = self.engine.status()
             leader = status.leader if status.leader is not None else status.forward_to
-            if refused[0].reason == RejectReason.NOT_LEADER and leader not in (None,
+            if refused.reason == RejectReason.NOT_LEADER and leader not in (None,
                                                                               self.node_id):
                 # They stay "proposed" here and come back to pending if no block with
                 # them commits in time (lost message, leader crash), then go again.
@@ -342,19 +343,15 @@ class Replica:
                       refused_read: tuple[int, Rejected] | None = None) -> Plan:
         if not extra and effects.is_empty():
             return self._plan(EMPTY_PLAN)  # most ticks: nothing to do, nothing to build
-        reads = self.reads.take(effects)
-        if refused_read is not None:
-            engine_id, refused = refused_read
-            self.reads.refuse(reads, engine_id, refused.reason.name, refused.detail)
-        if self.reads.forwarded_count():
-            reads.failed.extend(self.reads.redirect(self.engine.status().leader))
+        reads = self._read_outcome(effects, refused_read)
         for op in effects.persist:  # our own proposals and log entries, not only peers'
             self.in_flight.note(op.value, self.height)
         for send in effects.send:
             self.in_flight.note(send.message, self.height)
         sends = [self._outbound(send.to, send.message) for send in effects.send]
         sends.extend(extra)
-        sends.extend(Outbound(origin, answer) for origin, answer in reads.answers)
+        if reads is not None:
+            sends.extend(Outbound(origin, answer) for origin, answer in reads.answers)
         for request in effects.catch_up:
             sync = self.sync.on_engine_request(request.target_height, request.peers,
                                                self.height)
@@ -362,7 +359,22 @@ class Replica:
                 sends.append(Outbound(self.sync.pick_peer(), sync))
         return self._plan(Plan(persist=effects.persist, blocks=self._new_blocks(effects),
                                sends=tuple(sends), notes=effects.notes,
-                               reads=tuple(reads.ready), read_failures=tuple(reads.failed)))
+                               reads=() if reads is None else tuple(reads.ready),
+                               read_failures=() if reads is None else tuple(reads.failed)))
+
+    def _read_outcome(self, effects: Effects, refused_read: tuple[int, Rejected] | None
+                      ) -> ReadOutcome | None:
+        """What the step means for waiting reads; None (no work on this hot path) while
+        no read waits: an engine answers only reads it was given."""
+        if not len(self.reads):
+            return None
+        reads = self.reads.take(effects)
+        if refused_read is not None:
+            engine_id, refused = refused_read
+            self.reads.refuse(reads, engine_id, refused.reason.name, refused.detail)
+        if self.reads.forwarded_count():
+            reads.failed.extend(self.reads.redirect(self.engine.status().leader))
+        return reads
 
     def _outbound(self, to: NodeId | None, message: object) -> Outbound:
         if to is None or to == self.node_id:

@@ -39,6 +39,7 @@ from qenex_node.api.backend import (
 )
 from qenex_node.api.evidence import evidence_view
 from qenex_node.core.mempool import AddResult
+from qenex_node.core.reads import READ_RETRY_MS, RETRYABLE_READ_REFUSALS
 from qenex_node.core.replica import Replica
 from qenex_node.core.sync import CommittedBlock
 from qenex_node.runtime.driver import AdminTransfer, ClientRead
@@ -52,11 +53,7 @@ WAIT_TIMEOUT_MS_DEFAULT = 30_000
 VERSION = "0.1.0"
 CERTIFYING_SEARCH_BLOCKS = 16  # how far past a state's height to look for a header naming it
 READ_TIMEOUT_MS_DEFAULT = 5_000  # a read waits this long for its height, then BEHIND
-READ_RETRY_MS = 25  # a read refused for a passing reason (no leader yet) asks again after
 READS_WAITING_MAX = 10_000  # reads waiting for a read point or a height; more: OVERLOADED
-# Engine refusals that pass by themselves: an election, a leader that stepped down, a
-# full read queue. Others (an engine without reads) are answered at once.
-READ_RETRYABLE = frozenset({"NOT_LEADER", "ABORTED", "OVER_LIMIT"})
 
 
 @dataclass(slots=True)
@@ -233,7 +230,7 @@ class RuntimeBackend:
                 return request.index
             failure = request.failure
             assert failure is not None, "a read is answered with an index or a failure"
-            if failure.reason not in READ_RETRYABLE:
+            if failure.reason not in RETRYABLE_READ_REFUSALS:
                 reason = "NOT_SUPPORTED" if failure.reason == "UNSUPPORTED" else failure.reason
                 raise BackendRefusal(reason, f"linearizable read refused: {failure.detail}; "
                                      "read with consistency=local instead")
