@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from consensus.api import ReadReady
 from consensus.types import GENESIS_HASH, Certificate, make_block
 from ledger.receipts import AppliedBlock
-from consensus.api import ReadReady
 from qenex_node.core.mempool import Mempool
 from qenex_node.core.plan import Plan
 from qenex_node.core.replica import Replica

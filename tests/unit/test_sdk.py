@@ -169,14 +169,14 @@ def test_the_session_floor_follows_what_the_client_was_told(client, node):
 
 
 def test_a_read_above_the_nodes_height_is_answered_behind_at_its_deadline(node):
-    with QenexClient(node.target, timeout_s=1.0) as client:
-        with pytest.raises(QenexError) as err:
-            client.account(address(1), min_height=3)
+    with QenexClient(node.target, timeout_s=1.0) as client, \
+            pytest.raises(QenexError) as err:
+        client.account(address(1), min_height=3)
     assert (err.value.code, err.value.reason) == ("UNAVAILABLE", "BEHIND")
     assert "applied height 0" in err.value.detail and "needs height 3" in err.value.detail
-    with QenexClient(node.target, timeout_s=1.0, session_height=3) as ahead:
-        with pytest.raises(QenexError) as err:
-            ahead.account(address(1), consistency="local")  # even local keeps the session
+    with QenexClient(node.target, timeout_s=1.0, session_height=3) as ahead, \
+            pytest.raises(QenexError) as err:
+        ahead.account(address(1), consistency="local")  # even local keeps the session
     assert err.value.reason == "BEHIND"
 
 
