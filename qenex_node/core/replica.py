@@ -256,19 +256,25 @@ class Replica:
         self._begin()
         fresh = [item for item in accepted if item.block.height > self.height]
         if not fresh or fresh[0].block.height != self.height + 1:
-            # Applied meanwhile, not contiguous, or nothing acceptable: ask again later.
-            self.sync.on_response(response, self.height)
+            # Applied meanwhile, not contiguous, or nothing acceptable. The tracker may
+            # ask again at once (we moved since the request): that request must go out,
+            # or the tracker waits out a whole request timeout for an answer to a
+            # request nobody sent, refusing the engine's own catch-up meanwhile.
             notes: tuple[Note | Rejected, ...] = ()
-            if not accepted:
+            if not accepted and offers_blocks_above(response, self.height):
                 notes = (Rejected(RejectReason.INVALID_BLOCK, response.responder,
                                   "sync response had no acceptable block"),)
-            return self._plan(Plan(notes=notes))
-        request = self.sync.on_response(response, fresh[-1].block.height)
-        sends = () if request is None else (Outbound(self.sync.pick_peer(), request),)
+            return self._plan(Plan(notes=notes,
+                                   sends=self._next_sync(response, self.height)))
+        sends = self._next_sync(response, fresh[-1].block.height)
         blocks = tuple(Commit(item.block, item.certificate) for item in fresh)
         return self._plan(Plan(blocks=blocks, synced=True, sends=sends,
                                notes=(Note("sync", f"fetched {len(fresh)} blocks to "
                                            f"{fresh[-1].block.height}"),)))
+
+    def _next_sync(self, response: SyncResponse, accepted_to: int) -> tuple[Outbound, ...]:
+        request = self.sync.on_response(response, accepted_to)
+        return () if request is None else (Outbound(self.sync.pick_peer(), request),)
 
     def admit(self, tx: bytes, check: TxCheck, committed_nonce: int | None = None) -> str:
         """A statelessly checked transaction enters the mempool (or is refused, by name)."""
@@ -433,3 +439,11 @@ class Replica:
         if dead:  # proposals that lost this height: their transactions go again at once
             self.mempool.return_batch(sorted(dead))
         return CommittedBlock(block, commit.certificate, result.state_root)
+
+
+def offers_blocks_above(response: SyncResponse, height: int) -> bool:
+    """The answer claims blocks we lack: if none of them was acceptable, it is refused.
+    (Blocks we committed meanwhile are only late, not wrong.)"""
+    if response.blocks:
+        return response.blocks[-1].block.height > height
+    return response.tip_height > height

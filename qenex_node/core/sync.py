@@ -62,6 +62,8 @@ def accept_synced_blocks(engine_cls: type, config: EngineConfig, height: int,
     accepted: list[CommittedBlock] = []
     for item in response.blocks:
         block = item.block
+        if block.height <= height and not accepted:
+            continue  # we committed it meanwhile: the answer was asked for from further back
         expected_parent = block_hash if height else GENESIS_HASH
         if block.height != height + 1 or block.header.parent_hash != expected_parent:
             break

@@ -276,6 +276,26 @@ def test_shrink_finds_a_smaller_schedule_that_still_fails():
     assert not minimal.clocks and minimal.network.drop_probability == 0
 
 
+def test_shrinking_keeps_the_liveness_window_and_a_whole_window_after_the_last_fault():
+    """A shrunk liveness failure must fail the same property: found when a 10 s run with a
+    forging primary shrank to 1.8 s with a 0.9 s window - under one view timeout - and
+    "still failed" for that reason alone."""
+    from simulations.shrink import candidates, last_fault_end_ms
+
+    current = dataclasses.replace(BASE, duration_ms=10_000, liveness_window_ms=5_000,
+                                  faults=(Partition(SPLIT, 500, 1_400),))
+    durations = []
+    while True:
+        shorter = [c for c in candidates(current) if c.duration_ms < current.duration_ms]
+        if not shorter:
+            break
+        current = shorter[0]
+        assert current.liveness_window_ms == 5_000
+        assert current.duration_ms >= last_fault_end_ms(current) + 5_000
+        durations.append(current.duration_ms)
+    assert durations == [7_500, 6_400]
+
+
 def test_shrink_command_prints_a_scenario_file(tmp_path):
     from qenex_node.cli import main
 
@@ -321,6 +341,19 @@ def test_evidence_against_an_equivocator_is_counted_in_the_summary():
     assert result.summary()["evidence_committed"] > 0
     clean = run(algorithm="tendermint", engine={})
     assert clean.summary()["evidence_committed"] == 0
+
+
+def test_a_lagging_replica_keeps_fetching_when_its_commits_overtake_a_sync_answer():
+    """Found by a swarm (pbft seed 74274125450178, 2 forging replicas, 2 % loss): a lagging
+    honest replica's sync answer arrived after its own commits had passed the answer's
+    blocks. The core dropped the follow-up request it had just counted as in flight, so
+    the replica - needed by every commit, with exactly 2f + 1 honest - refused its
+    engine's catch-up for a whole 2 s request timeout, again and again: 57.9 % of the
+    offered transactions committed."""
+    path = Path(__file__).parent / "scenarios" / "sync_answer_overtaken.yaml"
+    result = run_scenario(load_scenario(str(path)))
+    assert result.ok, result.failure_message()
+    assert result.liveness.committed_fraction_after_gst >= 0.99
 
 
 @pytest.mark.parametrize("algorithm", engine_names())

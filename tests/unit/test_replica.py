@@ -285,6 +285,18 @@ def test_sync_blocks_that_do_not_extend_the_tip_are_not_planned():
     run(replica, plan)
 
 
+def test_an_answer_the_node_has_overtaken_is_late_not_invalid():
+    # The node committed blocks 1-2 while its request for 1.. was on its way.
+    chain = committed_chain()
+    replica = make_replica()
+    run(replica, replica.on_synced_blocks(SyncResponse(tuple(chain[:2]), 5, 1), chain[:2]),
+        [applied_of(item) for item in chain[:2]])
+    stale = SyncResponse(tuple(chain[:2]), 5, 3)
+    plan = replica.on_synced_blocks(stale, replica.check_sync(stale, *replica.chain_tip()))
+    assert not plan.blocks and not plan.notes
+    run(replica, plan)
+
+
 def test_forged_sync_block_is_refused_by_the_certificate_check():
     chain = committed_chain()
     replica = make_replica()
@@ -524,8 +536,10 @@ def test_sync_from_a_height_checks_the_blocks_against_the_tip_hash():
     run(replica, plan, [applied_of(item) for item in chain[:2]])
     response = SyncResponse(tuple(chain[2:]), 5, 1)
     assert replica.check_sync(response, *replica.chain_tip()) == chain[2:]
+    # Starting below the tip (we committed meanwhile): the blocks we hold are skipped,
+    # the first one above must extend our tip.
     assert replica.check_sync(SyncResponse(tuple(chain[1:]), 5, 1),
-                              *replica.chain_tip()) == []  # starts below the tip
+                              *replica.chain_tip()) == chain[2:]
 
 
 def test_a_sync_block_that_forks_from_the_tip_is_refused_despite_its_certificate():
