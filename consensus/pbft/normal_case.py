@@ -281,6 +281,9 @@ def try_commit(r: Replica, fx: EffectsBuilder) -> None:
         mark_committed(r, sequence, digest)
         r.commit_certificate = certificate
         observe_committed_time(r, block.header.timestamp_ms)
+        # The chain rule may have held back the child (its prepares came before this
+        # parent was fixed here) and they will not come again: decide it now.
+        try_prepared(r, fx, sequence + 1)
 
 
 def mark_committed(r: Replica, height: int, block_hash: bytes) -> None:

@@ -6,7 +6,11 @@ transaction is never silently dropped. Committed ids are removed.
 
 "In time" depends on who holds the batch. A batch *forwarded* to the leader may have been
 lost with its message or its leader: after `proposal_timeout_ms` it is forwarded again
-(harmless: the leader refuses what it already holds or committed). A batch this node
+(harmless: the leader refuses what it already holds or committed), and at once when the
+epoch it was forwarded in ends - a new leader has never seen it, and the old one may be
+the crashed node whose failure caused the view change (a swarm run with 10 % loss and a
+crashed primary left 13 % of the transactions offered after GST forwarded to the dead
+primary, each waiting out one more timeout after the new view). A batch this node
 *proposed* itself is still in its own pipeline: offering it again while that block may
 still commit would order it twice. So it waits for the epoch (view/term and leader) to
 change, or for `own_proposal_timeout_factor` times the timeout as a last resort. Limits: `txs_max` and `bytes_max`;
@@ -62,12 +66,18 @@ class _Sender:
         return nonce + 1
 
 
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """A proposed transaction handed to the leader of `epoch` rather than ordered here."""
+    epoch: object
+
+
 class Mempool:
     def __init__(self, limits: MempoolLimits = MempoolLimits()) -> None:
         self.limits = limits
         self._pending: OrderedDict[bytes, bytes] = OrderedDict()  # tx_id -> tx bytes
         self._order: dict[bytes, tuple[bytes, int]] = {}  # tx_id -> (sender, nonce)
-        # tx_id -> (tx, proposed at ms, epoch it was proposed in, or None when forwarded)
+        # tx_id -> (tx, proposed at ms, epoch it was proposed in or Forwarded(epoch))
         self._proposed: OrderedDict[bytes, tuple[bytes, int, object]] = OrderedDict()
         self._senders: dict[bytes, _Sender] = {}
         self._held_ids: set[bytes] = set()
@@ -179,21 +189,24 @@ class Mempool:
                 self._pending[tx_id] = entry[0]
                 self._pending.move_to_end(tx_id, last=False)
 
-    def mark_forwarded(self, tx_ids: list[bytes]) -> None:
-        """These proposed transactions went to another node to propose."""
+    def mark_forwarded(self, tx_ids: list[bytes], epoch: object = None) -> None:
+        """These proposed transactions went to another node (the leader of `epoch`)."""
         for tx_id in tx_ids:
             entry = self._proposed.get(tx_id)
             if entry is not None:
-                self._proposed[tx_id] = (entry[0], entry[1], None)
+                self._proposed[tx_id] = (entry[0], entry[1], Forwarded(epoch))
 
     def requeue_stale(self, now_ms: int, epoch: object = None) -> int:
-        """Proposed but not committed for too long: make them pending again."""
+        """Proposed but not committed in time (see the module note): pending again."""
         timeout = self.limits.proposal_timeout_ms
         last_resort = timeout * self.limits.own_proposal_timeout_factor
         stale = []
         for tx_id, (_, at_ms, proposed_in) in self._proposed.items():
             age = now_ms - at_ms
-            if proposed_in is None or proposed_in != epoch:
+            if isinstance(proposed_in, Forwarded):
+                if age >= timeout or proposed_in.epoch != epoch:
+                    stale.append(tx_id)
+            elif proposed_in is None or proposed_in != epoch:  # None: no epoch known
                 if age >= timeout:
                     stale.append(tx_id)
             elif age >= last_resort:

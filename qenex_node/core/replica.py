@@ -147,7 +147,7 @@ class Replica:
                                                                               self.node_id):
                 # They stay "proposed" here and come back to pending if no block with
                 # them commits in time (lost message, leader crash), then go again.
-                self.mempool.mark_forwarded([tx_id(tx) for tx in batch])
+                self.mempool.mark_forwarded([tx_id(tx) for tx in batch], epoch)
                 extra.append(Outbound(leader, TransactionBatch(batch, self.node_id)))
             else:
                 self.mempool.return_batch([tx_id(tx) for tx in batch])
@@ -324,7 +324,8 @@ class Replica:
         carried = self.in_flight.carried()
         kept = tuple(tx for tx in batch if tx_id(tx) not in carried)
         if len(kept) != len(batch):
-            self.mempool.mark_forwarded([tx_id(tx) for tx in batch if tx_id(tx) in carried])
+            self.mempool.mark_forwarded([tx_id(tx) for tx in batch if tx_id(tx) in carried],
+                                        self._epoch())
         return kept
 
     def _engine_settled(self) -> bool:

@@ -261,6 +261,28 @@ def test_commit_waits_until_the_parent_is_prepared() -> None:
                                                  Commit(0, 2, second.digest, 1)]
 
 
+def test_a_parent_committed_without_being_prepared_here_lets_its_child_prepare() -> None:
+    """Chain rule, the other way in: the parent may become final here by 2f + 1 COMMITs
+    while this replica never saw its prepares (lost). The child, whose prepares all came
+    already, is prepared at that moment - its prepares will not come again (a repeat is
+    refused as a duplicate), and with exactly 2f + 1 honest replicas the child commits
+    nowhere without this replica's COMMIT. Found by a swarm (pbft seed 208469397682831:
+    a stall until the view timer, then two byzantine primaries in a row)."""
+    eng = engine(1, inflight_blocks_max=4)
+    first = pre_prepare(1, GENESIS_HASH)
+    second = pre_prepare(2, first.digest)
+    receive(eng, 0, first)
+    receive(eng, 0, second)
+    for voter in (2, 3):
+        assert receive(eng, voter, Prepare(0, 2, second.digest, voter)).send == ()
+    for voter in (0, 2):
+        receive(eng, voter, Commit(0, 1, first.digest, voter))
+    effects = receive(eng, 3, Commit(0, 1, first.digest, 3))
+    assert [c.block for c in effects.commit] == [first.block]
+    assert [s.message for s in effects.send] == [Commit(0, 2, second.digest, 1)]
+    assert [p.key for p in effects.persist] == [prepared_key(2)]
+
+
 def test_message_for_a_later_view_is_buffered() -> None:
     """§4.2: only messages of the current view are accepted; later ones wait."""
     effects = receive(engine(1), 2, Prepare(3, 1, b"\x01" * 32, 2))

@@ -166,6 +166,18 @@ def test_own_proposals_wait_for_a_new_epoch_but_forwarded_ones_go_again_on_time(
     assert pool.requeue_stale(now_ms=1_000, epoch=(3, 0)) == 1  # last resort
 
 
+def test_a_forwarded_transaction_goes_again_as_soon_as_its_epoch_ends():
+    # The leader it went to may be the crashed node the view change replaced: waiting out
+    # the forward timeout in the new view only delays it.
+    pool = Mempool(MempoolLimits(proposal_timeout_ms=3_000))
+    pool.add(*_tx(1))
+    pool.cut_batch(1, 100, now_ms=0, epoch=(3, 0))
+    pool.mark_forwarded([_tx(1)[0]], (3, 0))
+    assert pool.requeue_stale(now_ms=100, epoch=(3, 0)) == 0  # same leader: it has it
+    assert pool.requeue_stale(now_ms=100, epoch=(4, None)) == 1  # its epoch ended
+    assert pool.cut_batch(5, 100, now_ms=100, epoch=(4, 1)) == (b"tx1",)
+
+
 def test_a_nonce_the_ledger_already_used_is_refused():
     """A peer re-forwards a committed transfer after this node restarted (its recent
     committed ids are gone): the applied nonce refuses it, so it is not ordered twice."""
