@@ -37,3 +37,19 @@ def test_drift_check_catches_an_edited_source(tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     assert "transaction_pb2.py" in _drift(out, GENERATED)
+
+
+def test_protos_import_each_other_relative_to_the_proto_root():
+    """`protoc -I proto`, buf and grpc-js (includeDirs: [proto]) resolve these names; the
+    descriptors served by reflection carry them too."""
+    from proto.qenex.v1 import node_pb2
+
+    for source in generate.SOURCES:
+        for line in source.read_text().splitlines():
+            if line.startswith("import "):
+                name = line.split('"')[1]
+                assert (generate.ROOT / "proto" / name).is_file(), (source.name, name)
+    assert node_pb2.DESCRIPTOR.name == "qenex/v1/node.proto"
+    assert sorted(d.name for d in node_pb2.DESCRIPTOR.dependencies) == [
+        "qenex/v1/block.proto", "qenex/v1/consensus.proto", "qenex/v1/transaction.proto"]
+    assert node_pb2.DESCRIPTOR.services_by_name["Node"].full_name == "qenex.v1.Node"

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from proto.qenex.v1 import node_pb2 as proto_dot_qenex_dot_v1_dot_node__pb2
+from proto.qenex.v1 import node_pb2 as qenex_dot_v1_dot_node__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in proto/qenex/v1/node_pb2_grpc.py depends on'
+        + ' but the generated code in qenex/v1/node_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,48 +36,48 @@ class NodeStub:
         """
         self.SubmitTransaction = channel.unary_unary(
                 '/qenex.v1.Node/SubmitTransaction',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
                 _registered_method=True)
         self.SubmitTransactions = channel.stream_stream(
                 '/qenex.v1.Node/SubmitTransactions',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
                 _registered_method=True)
         self.GetTransaction = channel.unary_unary(
                 '/qenex.v1.Node/GetTransaction',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetTransactionRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetTransactionResponse.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.GetTransactionRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.GetTransactionResponse.FromString,
                 _registered_method=True)
         self.GetAccount = channel.unary_unary(
                 '/qenex.v1.Node/GetAccount',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetAccountRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetAccountResponse.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.GetAccountResponse.FromString,
                 _registered_method=True)
         self.GetBlock = channel.unary_unary(
                 '/qenex.v1.Node/GetBlock',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetBlockRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetBlockResponse.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.GetBlockRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.GetBlockResponse.FromString,
                 _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/qenex.v1.Node/GetStatus',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetStatusRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.NodeStatus.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.NodeStatus.FromString,
                 _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/qenex.v1.Node/WatchEvents',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.WatchEventsRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.Event.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.Event.FromString,
                 _registered_method=True)
         self.TransferLeadership = channel.unary_unary(
                 '/qenex.v1.Node/TransferLeadership',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
                 _registered_method=True)
         self.GetEvidence = channel.unary_unary(
                 '/qenex.v1.Node/GetEvidence',
-                request_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.SerializeToString,
-                response_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.FromString,
+                request_serializer=qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.SerializeToString,
+                response_deserializer=qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.FromString,
                 _registered_method=True)
 
 
@@ -149,48 +149,48 @@ def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'SubmitTransaction': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitTransaction,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.SerializeToString,
             ),
             'SubmitTransactions': grpc.stream_stream_rpc_method_handler(
                     servicer.SubmitTransactions,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.SerializeToString,
             ),
             'GetTransaction': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTransaction,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetTransactionRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetTransactionResponse.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.GetTransactionRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.GetTransactionResponse.SerializeToString,
             ),
             'GetAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAccount,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetAccountRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetAccountResponse.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.GetAccountRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.GetAccountResponse.SerializeToString,
             ),
             'GetBlock': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBlock,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetBlockRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetBlockResponse.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.GetBlockRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.GetBlockResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetStatusRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.NodeStatus.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.GetStatusRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.NodeStatus.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.WatchEventsRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.Event.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.WatchEventsRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.Event.SerializeToString,
             ),
             'TransferLeadership': grpc.unary_unary_rpc_method_handler(
                     servicer.TransferLeadership,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.SerializeToString,
             ),
             'GetEvidence': grpc.unary_unary_rpc_method_handler(
                     servicer.GetEvidence,
-                    request_deserializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.FromString,
-                    response_serializer=proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.SerializeToString,
+                    request_deserializer=qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.FromString,
+                    response_serializer=qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,8 +218,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/SubmitTransaction',
-            proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
+            qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -245,8 +245,8 @@ class Node:
             request_iterator,
             target,
             '/qenex.v1.Node/SubmitTransactions',
-            proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
+            qenex_dot_v1_dot_node__pb2.SubmitTransactionRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.SubmitTransactionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -272,8 +272,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/GetTransaction',
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetTransactionRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetTransactionResponse.FromString,
+            qenex_dot_v1_dot_node__pb2.GetTransactionRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.GetTransactionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -299,8 +299,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/GetAccount',
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetAccountRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetAccountResponse.FromString,
+            qenex_dot_v1_dot_node__pb2.GetAccountRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.GetAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -326,8 +326,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/GetBlock',
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetBlockRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetBlockResponse.FromString,
+            qenex_dot_v1_dot_node__pb2.GetBlockRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.GetBlockResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -353,8 +353,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/GetStatus',
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetStatusRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.NodeStatus.FromString,
+            qenex_dot_v1_dot_node__pb2.GetStatusRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.NodeStatus.FromString,
             options,
             channel_credentials,
             insecure,
@@ -380,8 +380,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/WatchEvents',
-            proto_dot_qenex_dot_v1_dot_node__pb2.WatchEventsRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.Event.FromString,
+            qenex_dot_v1_dot_node__pb2.WatchEventsRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,
@@ -407,8 +407,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/TransferLeadership',
-            proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
+            qenex_dot_v1_dot_node__pb2.TransferLeadershipRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.TransferLeadershipResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -434,8 +434,8 @@ class Node:
             request,
             target,
             '/qenex.v1.Node/GetEvidence',
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.SerializeToString,
-            proto_dot_qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.FromString,
+            qenex_dot_v1_dot_node__pb2.GetEvidenceRequest.SerializeToString,
+            qenex_dot_v1_dot_node__pb2.GetEvidenceResponse.FromString,
             options,
             channel_credentials,
             insecure,
