@@ -156,6 +156,7 @@ class Replica:
     def receive(self, sender: NodeId, message: object, signature: bytes) -> Plan:
         """A peer message whose envelope signature the driver verified: route it."""
         self._begin()
+        self.sync.heard_from(sender)
         if isinstance(message, SyncRequest):
             if message.requester != sender:
                 return self._refused(sender, "sync request names another requester")

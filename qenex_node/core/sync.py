@@ -14,6 +14,15 @@ enough: the node believes the (f+1)-th highest reported height, which at least o
 honest node has reached; a liar can only make it ask for blocks that fail the
 certificate check. One request is in flight at a time, retried on another peer after
 `request_timeout_ticks`.
+
+Whom to ask: every pick that goes to a crashed peer costs a whole request timeout, so
+the round-robin leaves out, while any other candidate is left, peers not heard from
+(any message) for two status intervals - live peers send at least a status that often -
+peers that let a request time out until they answer one, and peers of the engine's
+choice that reported a height below the target while others reported it. Found by a
+PBFT swarm (seed 143500037600461): with two replicas crashed, a lagging honest replica
+that every commit needed asked each crashed one in turn, 2 s apiece, and 47 % of the
+offered transactions committed.
 """
 from __future__ import annotations
 
@@ -157,6 +166,9 @@ class CatchUpTracker:
         self._stalled_intervals = 0
         self._intervals = 0
         self._rotation = 0
+        self.asked: NodeId | None = None  # who the request in flight went to
+        self.unresponsive: set[NodeId] = set()  # let a request time out, no answer since
+        self._heard_tick: dict[NodeId, int] = {}  # last message from each peer
 
     # ------------------------------------------------------------ inputs
     def on_status(self, status: SyncStatus, height: int) -> SyncRequest | None:
@@ -184,6 +196,8 @@ class CatchUpTracker:
         self._ticks += 1
         if self.inflight_ticks > 0:
             self.inflight_ticks -= 1
+            if self.inflight_ticks == 0 and self.asked is not None:
+                self.unresponsive.add(self.asked)
             if self.inflight_ticks == 0 and self.target > height:
                 return False, self._request(height)  # unanswered: ask someone else
         if self._ticks % self.limits.status_interval_ticks:
@@ -203,6 +217,8 @@ class CatchUpTracker:
 
     def on_response(self, response: SyncResponse, accepted_to: int) -> SyncRequest | None:
         """After a response was checked (and its good prefix applied up to `accepted_to`)."""
+        self.heard_from(response.responder)
+        self.unresponsive.discard(response.responder)
         if response.responder in self.peers:
             self.peer_heights[response.responder] = max(
                 self.peer_heights.get(response.responder, 0), accepted_to)
@@ -221,10 +237,27 @@ class CatchUpTracker:
         self._height_at_last_status = height
         return SyncRequest(height + 1, SYNC_BLOCKS_MAX, self.node_id)
 
+    def heard_from(self, peer: NodeId) -> None:
+        """Any message from `peer` (the driver verified its signature): it is up."""
+        self._heard_tick[peer] = self._ticks
+
     def pick_peer(self) -> NodeId:
-        """Round-robin over peers known to be ahead (the engine's choice first)."""
+        """Round-robin over the engine's choice, then the peers known to be ahead; see
+        the module note for whom it leaves out."""
         ahead = [p for p in self.peers if self.peer_heights.get(p, 0) >= self.target]
-        candidates = list(self.preferred) + [p for p in ahead if p not in self.preferred]
-        candidates = candidates or list(self.peers)
+        preferred = [p for p in self.preferred
+                     if not (ahead and self.peer_heights.get(p, self.target) < self.target)]
+        candidates = preferred + [p for p in ahead if p not in preferred] or list(self.peers)
+        usable = [p for p in candidates if self._askable(p)] \
+            or [p for p in self.peers if self._askable(p)]
+        if not usable:  # everyone failed us once: start over rather than ask nobody
+            self.unresponsive.clear()
+            usable = candidates
         self._rotation += 1
-        return candidates[self._rotation % len(candidates)]
+        self.asked = usable[self._rotation % len(usable)]
+        return self.asked
+
+    def _askable(self, peer: NodeId) -> bool:
+        silent_ticks = self._ticks - self._heard_tick.get(peer, 0)
+        return peer not in self.unresponsive and \
+            silent_ticks <= 2 * self.limits.status_interval_ticks

@@ -140,6 +140,55 @@ def test_with_nobody_known_to_be_ahead_any_peer_is_asked():
     assert picks(t) == [2, 3, 1]
 
 
+def hear(t: CatchUpTracker, *peers: int) -> None:
+    for peer in peers:
+        t.heard_from(peer)
+
+
+def test_a_peer_that_let_a_request_time_out_is_left_out_until_it_answers():
+    t = tracker()
+    tell(t, (1, 9), (2, 9), (3, 9))
+    t.on_engine_request(9, (), 0)
+    assert t.pick_peer() == 2
+    for _ in range(25):  # the request times out and goes again
+        hear(t, 1, 2, 3)  # 2 is up (it sends consensus traffic) but did not answer
+        t.on_tick(0)
+    assert picks(t, 4) == [1, 3, 1, 3]
+    t.on_response(SyncResponse((), 9, 2), 0)
+    assert sorted(picks(t, 3)) == [1, 2, 3]
+
+
+def test_a_peer_silent_for_two_status_intervals_is_left_out():
+    t = tracker()
+    tell(t, (1, 9), (2, 9), (3, 9))
+    for _ in range(21):  # 2 * status_interval_ticks + 1: peer 3 has crashed
+        hear(t, 1, 2)
+        t.on_tick(9)
+    assert sorted(set(picks(t, 6))) == [1, 2]
+    hear(t, 3)  # it restarted and spoke
+    assert sorted(set(picks(t, 6))) == [1, 2, 3]
+
+
+def test_the_engines_choice_known_to_be_behind_gives_way_to_peers_ahead():
+    t = tracker()
+    tell(t, (1, 5), (2, 9))
+    t.on_engine_request(9, (1, 3), 0)  # 1 vouched once but says 5 now; 3 never said
+    assert picks(t, 4) == [2, 3, 2, 3]
+
+
+def test_when_every_peer_failed_once_all_are_asked_again():
+    t = tracker()
+    t.on_engine_request(9, (), 0)
+    asked = []
+    for _ in range(3):  # each request times out in turn
+        asked.append(t.asked if t.asked is not None else t.pick_peer())
+        for _ in range(25):
+            hear(t, 1, 2, 3)
+            t.on_tick(0)
+        t.pick_peer()
+    assert sorted(asked) == [1, 2, 3] and t.unresponsive == set()
+
+
 def test_the_engine_asking_adds_no_second_request_while_one_is_in_flight():
     t = tracker()
     assert t.on_engine_request(9, (), 0) == request(1)
