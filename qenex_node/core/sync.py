@@ -169,6 +169,7 @@ class CatchUpTracker:
         self.asked: NodeId | None = None  # who the request in flight went to
         self.unresponsive: set[NodeId] = set()  # let a request time out, no answer since
         self._heard_tick: dict[NodeId, int] = {}  # last message from each peer
+        self._empty: set[NodeId] = set()  # answered without blocks since our last progress
 
     # ------------------------------------------------------------ inputs
     def on_status(self, status: SyncStatus, height: int) -> SyncRequest | None:
@@ -224,7 +225,17 @@ class CatchUpTracker:
                 self.peer_heights.get(response.responder, 0), accepted_to)
         self.inflight_ticks = 0
         if accepted_to < self.target and accepted_to > self._height_at_last_status:
+            self._empty.clear()
             return self._request(accepted_to)  # progress: keep fetching from here
+        if accepted_to < self.target and not response.blocks \
+                and accepted_to == self._height_at_last_status:
+            # That peer is as far behind as we are. Ask one not yet asked at once -
+            # each peer at most once until we progress, so this cannot loop - rather
+            # than wait for the engine or a stall: a lagging replica may be needed by
+            # every commit (exactly 2f + 1 honest), and its peers' heights are stale.
+            self._empty.add(response.responder)
+            if any(self._askable(p) and p not in self._empty for p in self.peers):
+                return self._request(accepted_to)
         return None
 
     # ------------------------------------------------------------ decisions
@@ -248,7 +259,9 @@ class CatchUpTracker:
         preferred = [p for p in self.preferred
                      if not (ahead and self.peer_heights.get(p, self.target) < self.target)]
         candidates = preferred + [p for p in ahead if p not in preferred] or list(self.peers)
-        usable = [p for p in candidates if self._askable(p)] \
+        usable = [p for p in candidates if self._askable(p) and p not in self._empty] \
+            or [p for p in self.peers if self._askable(p) and p not in self._empty] \
+            or [p for p in candidates if self._askable(p)] \
             or [p for p in self.peers if self._askable(p)]
         if not usable:  # everyone failed us once: start over rather than ask nobody
             self.unresponsive.clear()

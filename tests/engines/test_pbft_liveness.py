@@ -224,6 +224,27 @@ def test_view_timeout_growth_is_capped() -> None:
     assert ticks_until_view_change(eng) == 10 << 4
 
 
+def test_the_first_failed_view_waits_the_base_timeout_for_the_next_one() -> None:
+    """§4.5.2: the timer expired in view v after T; the NEW-VIEW of v + 1 gets T too,
+    and only when it does not come does the wait for v + 2 double to 2T."""
+    def ticks_until_view(view: int) -> int:  # resends of the same VIEW-CHANGE aside
+        for tick in range(1, 1_000):
+            if any(isinstance(s.message, ViewChange) and s.message.new_view == view
+                   for s in eng.step(Tick()).send):
+                return tick
+        raise AssertionError(f"no view change to {view}")
+
+    eng = engine(3)  # the primaries of views 0, 1 and 2 are gone
+    eng.step(Propose((b"tx",), 1_000))  # view 0: a request waits
+    assert ticks_until_view(1) == 10
+    for voter in (0, 1, 2):  # 2f + 1 have left view 0: the timer for view 1 runs
+        receive(eng, voter, ViewChange(1, 0, (), (), voter))
+    assert ticks_until_view(2) == 10  # no NEW-VIEW for view 1: on to view 2
+    for voter in (0, 1, 2):
+        receive(eng, voter, ViewChange(2, 0, (), (), voter))
+    assert ticks_until_view(3) == 20
+
+
 def test_view_timeout_resets_after_progress() -> None:
     eng = engine(1)
     eng.step(Restore(((KEY_VIEW, ViewRecord(1, False, 3)),), 0, b"", EMPTY_ROOT))
@@ -241,7 +262,7 @@ def test_committing_only_reproposals_does_not_reset_the_view_timeout() -> None:
     not executed before. The NEW-VIEW's re-proposal of n = 1 commits in view 1: not yet
     progress (timeout still 4 x 10 ticks); the fresh n = 2 is."""
     eng = engine(2)
-    eng.step(Restore(((KEY_VIEW, ViewRecord(0, False, 2)),), 0, b"", EMPTY_ROOT))
+    eng.step(Restore(((KEY_VIEW, ViewRecord(0, False, 3)),), 0, b"", EMPTY_ROOT))
     pp = pre_prepare(1, GENESIS_HASH)
     receive(eng, 0, pp)
     for voter in (1, 3):

@@ -79,12 +79,21 @@ def test_a_response_with_progress_asks_on_from_where_it_ended():
     assert t.peer_heights == {2: 9, 3: 0}  # only peers are recorded, never itself
 
 
-def test_after_a_response_the_tracker_waits_for_the_next_stall():
+def ask_everyone_in_vain(t: CatchUpTracker) -> list[int]:
+    """Every peer asked answers with nothing: each is asked once, then no more."""
+    asked = [t.pick_peer()]
+    while (again := t.on_response(SyncResponse((), 9, asked[-1]), 0)) is not None:
+        assert again == request(1)
+        asked.append(t.pick_peer())
+    return asked
+
+
+def test_an_empty_answer_asks_each_other_peer_once_then_waits_for_the_next_stall():
     t = tracker()
     tell(t, (2, 9))
     t.on_engine_request(9, (), 0)
-    assert t.on_response(SyncResponse((), 9, 2), 0) is None
-    assert t.on_tick(0) == QUIET  # the answer ended the wait: no retry on the next tick
+    assert sorted(ask_everyone_in_vain(t)) == [1, 2, 3]
+    assert t.on_tick(0) == QUIET  # the answers ended the wait: no retry on the next tick
     outputs = [t.on_tick(0) for _ in range(9)]
     assert outputs[-1] == (True, request(1))  # a whole interval stalled: ask again
 
@@ -100,7 +109,7 @@ def test_stalled_intervals_are_counted_from_the_last_request():
                                   stall_intervals=2))
     tell(t, (2, 9))
     t.on_engine_request(9, (), 0)
-    t.on_response(SyncResponse((), 9, 2), 0)
+    ask_everyone_in_vain(t)
     outputs = [t.on_tick(0) for _ in range(20)]
     expected = [QUIET] * 20
     expected[9] = (True, None)  # one interval without progress: not yet
@@ -155,7 +164,7 @@ def test_a_peer_that_let_a_request_time_out_is_left_out_until_it_answers():
         t.on_tick(0)
     assert picks(t, 4) == [1, 3, 1, 3]
     t.on_response(SyncResponse((), 9, 2), 0)
-    assert sorted(picks(t, 3)) == [1, 2, 3]
+    assert t.unresponsive == set()  # it answered: it may be asked again
 
 
 def test_a_peer_silent_for_two_status_intervals_is_left_out():
