@@ -33,6 +33,7 @@ from qenex_node.api.backend import (
     NodeBackend,
     ReadOptions,
 )
+from qenex_node.api.rest_events import EventStream
 from qenex_node.api.rest_json import (
     TX_ID_BYTES,
     BadInput,
@@ -81,7 +82,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/v1/balance/{account_id}", "get_balance"),
     ("GET", "/v1/openapi.json", "get_openapi"),
 )
-WEBSOCKET_ROUTES: tuple[str, ...] = ()
+WEBSOCKET_ROUTES = ("/v1/events",)
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -168,6 +169,7 @@ class RestGateway:
         self.rejected = rejected
         self.limits = limits
         self.openapi = load_openapi()
+        self.events = EventStream(backend, money, self.count_rejection, limits)
 
     def count_rejection(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
@@ -177,7 +179,7 @@ class RestGateway:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+            await self.events.serve(scope, receive, send)
         elif kind == "lifespan":
             await _lifespan(receive, send)
 

@@ -10,11 +10,22 @@ import base64
 import hashlib
 import http.client
 import json
+import socket
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
 
 from crypto.schemes import Scheme
 from ledger.tx import build_create_account, build_transfer, sender_of
@@ -25,6 +36,7 @@ from tests.integration.cluster_util import Cluster
 pytestmark = pytest.mark.integration
 
 HTTP_TIMEOUT_S = 20
+WS_SUBSCRIPTIONS_MAX = 2  # written into the node's config, so the cap is cheap to reach
 
 
 class Rest:
@@ -67,6 +79,10 @@ class Rest:
 @pytest.fixture(scope="module")
 def rest(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("rest") / "net", 1, "raft", clients=4)
+    config_path = Path(cluster.summary["nodes"][0]["home"]) / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["api"]["rest_ws_subscriptions_max"] = WS_SUBSCRIPTIONS_MAX
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     cluster.start()
     try:
         assert all(s["ready"] for s in cluster.wait_ready(60)), cluster.status()
@@ -155,3 +171,106 @@ def test_openapi_document_is_served(rest):
     committed = json.loads((Path(__file__).resolve().parents[2] / "qenex_node" / "api"
                             / "openapi.json").read_text())
     assert status == 200 and doc == committed
+
+
+class WsClient:
+    """A minimal blocking WebSocket client over wsproto (hypercorn's own WebSocket layer)."""
+
+    def __init__(self, address: str, target: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=HTTP_TIMEOUT_S)
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.pending: list[Any] = []
+        self.text = ""
+        self.close_code: int | None = None
+        self.sock.sendall(self.ws.send(Request(host=host, target=target)))
+        event = self._event()
+        assert isinstance(event, AcceptConnection), event
+
+    def _event(self) -> Any:
+        while not self.pending:
+            data = self.sock.recv(65536)
+            self.ws.receive_data(data or None)
+            self.pending.extend(self.ws.events())
+        return self.pending.pop(0)
+
+    def message(self) -> dict[str, Any] | None:
+        """The next JSON message, or None once the node closed (see close_code)."""
+        while True:
+            event = self._event()
+            if isinstance(event, TextMessage):
+                self.text += event.data
+                if event.message_finished:
+                    text, self.text = self.text, ""
+                    return json.loads(text)
+            elif isinstance(event, Ping):
+                self.sock.sendall(self.ws.send(event.response()))
+            elif isinstance(event, (CloseConnection, RejectConnection)):
+                self.close_code = getattr(event, "code", None)
+                return None
+
+    def until(self, predicate: Any) -> list[dict[str, Any]]:
+        seen = []
+        while (message := self.message()) is not None:
+            seen.append(message)
+            if predicate(message):
+                return seen
+        raise AssertionError(f"closed ({self.close_code}) after {seen}")
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(self.ws.send(CloseConnection(code=1000)))
+        except (OSError, RuntimeError):
+            pass  # the node closed first
+        self.sock.close()
+
+
+def test_websocket_bad_query_and_too_many_subscriptions_get_close_codes(rest):
+    # First of the WebSocket tests, so no earlier subscriber's slot is still being freed.
+    bad = WsClient(rest.address, "/v1/events?from_height=1.5")
+    assert bad.message()["reason"] == "BAD_REQUEST"
+    assert bad.message() is None and bad.close_code == 1008
+    bad.close()
+    counted = rest.metric("qenex_rest_rejected_total", "TOO_MANY_SUBSCRIPTIONS")
+    held = [WsClient(rest.address, "/v1/events") for _ in range(WS_SUBSCRIPTIONS_MAX)]
+    try:
+        extra = WsClient(rest.address, "/v1/events")
+        assert extra.message()["reason"] == "TOO_MANY_SUBSCRIPTIONS"
+        assert extra.message() is None and extra.close_code == 1013
+        extra.close()
+        assert rest.metric("qenex_rest_rejected_total", "TOO_MANY_SUBSCRIPTIONS") == counted + 1
+        # The held subscribers still get events.
+        tx = rest.transfer(1, 1, rest.clients[0].address, 1)
+        status, _, doc = rest.post_tx("/v1/transfers", tx, "?wait=true&timeout_ms=15000")
+        assert status == 200
+        for ws in held:
+            ws.until(lambda m: m["type"] == "block.committed" and m["height"] >= doc["height"])
+    finally:
+        for ws in held:
+            ws.close()
+
+
+def test_websocket_stream_shows_a_transfer_and_resumes_from_its_height(rest):
+    sender, recipient = rest.clients[3].address, rest.clients[1].address
+    watcher = WsClient(rest.address, f"/v1/events?account={sender.hex()}")
+    try:
+        tx = rest.transfer(3, 1, recipient, 250)
+        status, _, doc = rest.post_tx("/v1/transfers", tx, "?wait=true&timeout_ms=15000")
+        assert status == 200 and doc["status"] == "COMMITTED"
+        height = doc["height"]
+        seen = watcher.until(lambda m: m["type"] == "block.committed" and m["height"] == height)
+    finally:
+        watcher.close()
+    mine = [m for m in seen if m.get("tx_id") == doc["tx_id"]]
+    assert [m["type"] for m in mine] == ["transaction.created", "account.updated",
+                                         "balance.changed", "transaction.completed"]
+    assert mine[0]["transaction"]["amount_decimal"] == "2.50"
+    assert mine[2]["delta"] == -250 and mine[2]["delta_decimal"] == "-2.50"
+    assert mine[3]["success"] is True
+    replay = WsClient(rest.address, f"/v1/events?from_height={height}")
+    try:
+        first = replay.until(lambda m: m["type"] == "block.committed")
+    finally:
+        replay.close()
+    assert first[0]["type"] == "transaction.created" and first[0]["tx_id"] == doc["tx_id"]
+    assert first[-1]["height"] == height

@@ -51,3 +51,64 @@ async def http(app: Any, method: str, path: str, body: bytes = b"", query: str =
     start = next(m for m in sent if m["type"] == "http.response.start")
     body_out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return HttpAnswer(start["status"], dict(start["headers"]), body_out)
+
+
+class WebSocket:
+    """The client side of one in-process ASGI WebSocket connection.
+
+    The app's messages pass through an unbuffered channel: while the test does not read,
+    the app's `send` blocks, as a socket write blocks when a client stops reading."""
+
+    def __init__(self) -> None:
+        self.to_app_send, self.to_app = trio.open_memory_channel[dict[str, Any]](16)
+        self.from_app_send, self.from_app = trio.open_memory_channel[dict[str, Any]](0)
+        self.accepted = False
+        self.close_code: int | None = None
+
+    async def receive_app(self) -> dict[str, Any]:
+        return await self.to_app.receive()
+
+    async def send_app(self, message: dict[str, Any]) -> None:
+        await self.from_app_send.send(message)
+
+    async def accept(self) -> None:
+        event = await self.from_app.receive()
+        assert event["type"] == "websocket.accept", event
+        self.accepted = True
+
+    async def message(self) -> dict[str, Any] | None:
+        """The next JSON message, or None once the app closed (see close_code)."""
+        while True:
+            try:
+                event = await self.from_app.receive()
+            except trio.EndOfChannel:
+                return None
+            if event["type"] == "websocket.accept":
+                self.accepted = True
+            elif event["type"] == "websocket.close":
+                self.close_code = event.get("code", 1000)
+                return None
+            elif event["type"] == "websocket.send":
+                return json.loads(event["text"])
+
+    async def messages_until(self, predicate: Any) -> list[dict[str, Any]]:
+        seen = []
+        while True:
+            message = await self.message()
+            if message is None:
+                return seen
+            seen.append(message)
+            if predicate(message):
+                return seen
+
+    async def disconnect(self) -> None:
+        await self.to_app_send.send({"type": "websocket.disconnect", "code": 1000})
+
+
+async def run_websocket(app: Any, ws: WebSocket, path: str, query: str = "") -> None:
+    """Run the app for one connection; for `nursery.start_soon`."""
+    scope = {"type": "websocket", "path": path, "query_string": query.encode(), "headers": [],
+             "scheme": "ws", "http_version": "1.1", "subprotocols": []}
+    await ws.to_app_send.send({"type": "websocket.connect"})
+    async with ws.from_app_send:
+        await app(scope, ws.receive_app, ws.send_app)

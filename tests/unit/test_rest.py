@@ -19,7 +19,7 @@ from ledger.genesis import Genesis
 from ledger.ledger import Ledger
 from proto.qenex.v1 import transaction_pb2 as pb
 from qenex_node.api.memory_backend import InMemoryBackend
-from qenex_node.api.rest import ROUTES, RestGateway, RestLimits
+from qenex_node.api.rest import ROUTES, WEBSOCKET_ROUTES, RestGateway, RestLimits
 from qenex_node.api.rest_json import Money, decimal_string
 from qenex_node.runtime.metrics import NodeMetrics
 from tests.unit.asgi_client import http
@@ -259,3 +259,5 @@ async def test_openapi_served_is_the_committed_document_and_names_every_route(no
     assert committed["openapi"].startswith("3.")
     for method, path, _ in ROUTES:
         assert method.lower() in committed["paths"].get(path, {}), f"{method} {path}"
+    for path in WEBSOCKET_ROUTES:  # OpenAPI names a WebSocket as the GET that upgrades
+        assert "get" in committed["paths"].get(path, {}), path
