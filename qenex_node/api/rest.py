@@ -34,6 +34,7 @@ from qenex_node.api.backend import (
     ReadOptions,
 )
 from qenex_node.api.rest_events import EventStream
+from qenex_node.api.rest_graphql import GraphqlEndpoint
 from qenex_node.api.rest_json import (
     TX_ID_BYTES,
     BadInput,
@@ -81,6 +82,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/transfers", "post_transfer"),
     ("GET", "/v1/balance/{account_id}", "get_balance"),
     ("GET", "/v1/openapi.json", "get_openapi"),
+    ("POST", "/v1/graphql", "post_graphql"),
 )
 WEBSOCKET_ROUTES = ("/v1/events",)
 
@@ -170,6 +172,7 @@ class RestGateway:
         self.limits = limits
         self.openapi = load_openapi()
         self.events = EventStream(backend, money, self.count_rejection, limits)
+        self.graphql = GraphqlEndpoint(backend, money, limits)
 
     def count_rejection(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
@@ -298,6 +301,13 @@ class RestGateway:
 
     async def get_openapi(self, request: Request) -> tuple[int, dict[str, Any]]:
         return 200, self.openapi
+
+    async def post_graphql(self, request: Request) -> tuple[int, dict[str, Any]]:
+        doc = json_object(loads_strict(await read_body(request, self.limits.body_bytes_max)))
+        status, answer, reasons = await self.graphql.execute(doc)
+        for reason in reasons:  # GraphQL answers errors in-band (200); count them all the same
+            self.count_rejection(reason)
+        return status, answer
 
 
 async def _respond(send: Send, status: int, doc: dict[str, Any], content_type: bytes) -> None:

@@ -274,3 +274,36 @@ def test_websocket_stream_shows_a_transfer_and_resumes_from_its_height(rest):
         replay.close()
     assert first[0]["type"] == "transaction.created" and first[0]["tx_id"] == doc["tx_id"]
     assert first[-1]["height"] == height
+
+
+def test_graphql_mutation_and_queries_against_the_node(rest):
+    tx = rest.transfer(2, 2, rest.clients[0].address, 4321)
+    mutation = ("mutation($tx: String!) { createTransaction(input: {tx: $tx, wait: true, "
+                "timeoutMs: 15000}) { id status height success } }")
+    status, _, created = rest.call("POST", "/v1/graphql", json.dumps(
+        {"query": mutation, "variables": {"tx": base64.b64encode(tx).decode()}}).encode())
+    assert status == 200, created
+    payload = created["data"]["createTransaction"]
+    assert payload["status"] == "COMMITTED" and payload["success"] is True
+    query = (f'{{ transaction(id: "{payload["id"]}") {{ height amount amountDecimal currency }} '
+             "transactions(limit: 2) { id amount } }")
+    status, _, got = rest.call("POST", "/v1/graphql", json.dumps({"query": query}).encode())
+    assert status == 200 and "errors" not in got, got
+    assert got["data"]["transaction"] == {"height": payload["height"], "amount": 4321,
+                                          "amountDecimal": "43.21", "currency": "USD"}
+    assert got["data"]["transactions"][0] == {"id": payload["id"], "amount": 4321}
+    # Retrying after a lost answer is safe: the same bytes answer with the same commit.
+    status, _, again = rest.call("POST", "/v1/graphql", json.dumps(
+        {"query": mutation, "variables": {"tx": base64.b64encode(tx).decode()}}).encode())
+    assert again["data"]["createTransaction"] == payload
+    forged = base64.b64encode(_flip_signature(rest.transfer(2, 3, rest.clients[0].address,
+                                                            1))).decode()
+    status, _, refused = rest.call("POST", "/v1/graphql", json.dumps(
+        {"query": mutation, "variables": {"tx": forged}}).encode())
+    assert status == 200 and refused["data"] is None
+    assert refused["errors"][0]["extensions"]["reason"] == "BAD_SIGNATURE"
+    status, content_type, problem = rest.call("POST", "/v1/graphql", json.dumps(
+        {"query": "query($n: Int!) { transactions(limit: $n) { id } }"}).encode()[:-1]
+        + b', "variables": {"n": 1.0}}')
+    assert (status, content_type) == (400, "application/problem+json")
+    assert problem["reason"] == "FLOAT_NOT_ALLOWED"
