@@ -28,7 +28,8 @@ from proto.qenex.v1 import transaction_pb2 as pb
 from qenex_node.api.backend import AccountRead, SubmitResult, TransactionRecord
 from qenex_node.core.app import TxOutcome
 
-PROBLEM_TYPE_BASE = "https://qenex.dev/problems/"
+# A URN, not a made-up web address: RFC 9457 asks only for a URI, and nothing is served there.
+PROBLEM_TYPE_BASE = "urn:qenex:problem:"
 TX_ID_BYTES = 32
 
 

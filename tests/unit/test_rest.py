@@ -197,7 +197,8 @@ async def test_bad_submission_is_a_counted_problem_that_changes_nothing(node, wh
     assert answer.content_type == "application/problem+json"
     doc = answer.json()
     assert doc["status"] == status and doc["reason"] == reason
-    assert doc["type"].startswith("https://") and doc["title"] and doc["detail"]
+    assert doc["type"] == "urn:qenex:problem:" + reason.lower().replace("_", "-")
+    assert doc["title"] and doc["detail"]
     assert node.rejected(reason) == 1
     await node.backend.commit_pending()
     assert node.state() == before
