@@ -22,7 +22,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from ledger.account import ADDRESS_BYTES
 from ledger.tx import TX_BYTES_MAX
@@ -65,6 +65,7 @@ HEIGHT_MAX = 2**63 - 1
 @dataclass(frozen=True, slots=True)
 class RestLimits:
     body_bytes_max: int = 64 * 1024  # a signed ML-DSA-87 create_account is ~14 KiB in base64
+    http_requests_max: int = 1_024  # requests being handled at once; more: 429 OVERLOADED
     wait_timeout_ms_default: int = 10_000
     wait_timeout_ms_max: int = 60_000
     read_timeout_ms_max: int = 30_000
@@ -165,13 +166,14 @@ class RestGateway:
     """The ASGI application: HTTP routes here, /v1/events and /v1/graphql delegated."""
 
     def __init__(self, backend: NodeBackend, money: Money, rejected: Counter,
-                 limits: RestLimits = RestLimits()) -> None:
+                 limits: RestLimits = RestLimits(), subscribers: Gauge | None = None) -> None:
         self.backend = backend
         self.money = money
         self.rejected = rejected
         self.limits = limits
         self.openapi = load_openapi()
-        self.events = EventStream(backend, money, self.count_rejection, limits)
+        self.requests_in_flight = 0
+        self.events = EventStream(backend, money, self.count_rejection, limits, subscribers)
         self.graphql = GraphqlEndpoint(backend, money, limits)
 
     def count_rejection(self, reason: str) -> None:
@@ -189,7 +191,7 @@ class RestGateway:
     # ------------------------------------------------------------ plumbing
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, doc = await self._dispatch(scope, receive)
+            status, doc = await self._admitted(scope, receive)
             content_type = APPLICATION_JSON
         except Answer as answer:
             status, doc, content_type = answer.status, answer.doc, PROBLEM_JSON
@@ -210,6 +212,18 @@ class RestGateway:
             if doc["reason"] == "CLIENT_GONE":
                 return
         await _respond(send, status, doc, content_type)
+
+    async def _admitted(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+        # hypercorn has no cap on connections; this caps the requests being worked on
+        # (each wait=true one holds a commit waiter), so overload is a 429, not growth.
+        if self.requests_in_flight >= self.limits.http_requests_max:
+            raise BackendRefusal("OVERLOADED", f"{self.requests_in_flight} requests in "
+                                 "flight on this node; retry with back-off")
+        self.requests_in_flight += 1
+        try:
+            return await self._dispatch(scope, receive)
+        finally:
+            self.requests_in_flight -= 1
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
         path, method = scope["path"], scope["method"]
@@ -239,9 +253,9 @@ class RestGateway:
     async def _submit(self, request: Request, kind: str | None) -> tuple[int, dict[str, Any]]:
         doc = json_object(loads_strict(await read_body(request, self.limits.body_bytes_max)))
         tx = signed_tx_bytes(doc, TX_BYTES_MAX)
-        if kind is not None and tx_kind(tx) != kind:
+        if kind is not None and (got := tx_kind(tx)) != kind:
             raise BadInput("WRONG_KIND", f"{request.scope['path']} takes a signed {kind} "
-                           f"transaction, got {tx_kind(tx) or 'none'}; use /v1/transactions "
+                           f"transaction, got {got or 'none'}; use /v1/transactions "
                            "for any kind", 422)
         wait = _query_bool(request, "wait")
         timeout_ms = _query_int(request, "timeout_ms", self.limits.wait_timeout_ms_default,

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import trio
+from prometheus_client import Gauge
 
 from ledger.account import ADDRESS_BYTES
 from ledger.tx import envelope_tx_id
@@ -79,12 +80,14 @@ class _Lagged(Exception):
 
 class EventStream:
     def __init__(self, backend: NodeBackend, money: Money,
-                 count_rejection: Callable[[str], None], limits: Any) -> None:
+                 count_rejection: Callable[[str], None], limits: Any,
+                 subscribers: Gauge | None = None) -> None:
         self.backend = backend
         self.money = money
         self.count_rejection = count_rejection
         self.limits = limits  # qenex_node.api.rest.RestLimits
         self.active = 0
+        self.subscribers = subscribers  # exported as qenex_rest_ws_subscribers
 
     async def serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if (await receive())["type"] != "websocket.connect":
@@ -103,12 +106,17 @@ class EventStream:
                                f"this node serves at most {self.limits.ws_subscriptions_max} "
                                "event subscriptions")
             return
-        self.active += 1
+        self._track(+1)
         try:
             await send({"type": "websocket.accept"})
             await _Subscriber(self, subscription, send).run(receive)
         finally:
-            self.active -= 1
+            self._track(-1)
+
+    def _track(self, change: int) -> None:
+        self.active += change
+        if self.subscribers is not None:
+            self.subscribers.set(self.active)
 
     async def _refuse(self, send: Any, code: int, reason: str, detail: str) -> None:
         # Accept first so the client can read why (a refused handshake is a bare 403).

@@ -69,6 +69,8 @@ class NodeMetrics:
         # unknown routes, too many or too slow subscribers...) by the problem's reason.
         self.rest_rejected = Counter("qenex_rest_rejected", "REST gateway requests refused, "
                                      "by reason", ["reason"], registry=reg)
+        self.rest_subscribers = Gauge("qenex_rest_ws_subscribers", "Open /v1/events "
+                                      "WebSocket subscriptions", registry=reg)
         self.transport = Gauge("qenex_transport_events", "Peer mesh counters (frames, bytes, "
                                "drops, handshake failures) since start", ["event"],
                                registry=reg)

@@ -7,6 +7,7 @@ progress finishes first because worker-thread calls are not abandoned on cancel.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -274,10 +275,12 @@ class NodeRuntime:
                                                for c in self.genesis.currencies}),
                           self.metrics.rest_rejected,
                           RestLimits(body_bytes_max=cfg.rest_body_bytes_max,
-                                     ws_subscriptions_max=cfg.rest_ws_subscriptions_max))
+                                     ws_subscriptions_max=cfg.rest_ws_subscriptions_max),
+                          self.metrics.rest_subscribers)
         server = HypercornConfig()
         server.bind = [f"{cfg.rest_host}:{cfg.rest_port}"]
         server.accesslog = None
+        server.errorlog = logging.getLogger("hypercorn.error")  # through the node's logging
         server.graceful_timeout = 1.0
         server.websocket_max_message_size = 64 * 1024
         await serve(app, server, shutdown_trigger=self._stopping.wait, mode="asgi",

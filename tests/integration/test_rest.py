@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import socket
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,21 @@ class Rest:
         key = self.clients[sender]
         return build_transfer(self.chain_id, int(key.scheme), key.seed, nonce, to, amount, "USD")
 
-    def metric(self, name: str, reason: str) -> float:
+    def metric(self, name: str, reason: str | None = None) -> float:
         url = f"http://{self.cluster.summary['nodes'][0]['metrics']}/metrics"
         text = urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S).read().decode()
+        series = f'{name}{{reason="{reason}"}} ' if reason is not None else f"{name} "
         for line in text.splitlines():
-            if line.startswith(f'{name}{{reason="{reason}"}}'):
+            if line.startswith(series):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+    def wait_no_subscribers(self, timeout_s: float = 5) -> None:
+        """Closed WebSockets free their slot a moment after the close handshake."""
+        deadline = time.monotonic() + timeout_s
+        while self.metric("qenex_rest_ws_subscribers") > 0:
+            assert time.monotonic() < deadline, "subscriptions were not released"
+            time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +235,6 @@ class WsClient:
 
 
 def test_websocket_bad_query_and_too_many_subscriptions_get_close_codes(rest):
-    # First of the WebSocket tests, so no earlier subscriber's slot is still being freed.
     bad = WsClient(rest.address, "/v1/events?from_height=1.5")
     assert bad.message()["reason"] == "BAD_REQUEST"
     assert bad.message() is None and bad.close_code == 1008
@@ -248,6 +256,7 @@ def test_websocket_bad_query_and_too_many_subscriptions_get_close_codes(rest):
     finally:
         for ws in held:
             ws.close()
+        rest.wait_no_subscribers()
 
 
 def test_websocket_stream_shows_a_transfer_and_resumes_from_its_height(rest):
@@ -261,6 +270,7 @@ def test_websocket_stream_shows_a_transfer_and_resumes_from_its_height(rest):
         seen = watcher.until(lambda m: m["type"] == "block.committed" and m["height"] == height)
     finally:
         watcher.close()
+    rest.wait_no_subscribers()
     mine = [m for m in seen if m.get("tx_id") == doc["tx_id"]]
     assert [m["type"] for m in mine] == ["transaction.created", "account.updated",
                                          "balance.changed", "transaction.completed"]

@@ -236,6 +236,26 @@ async def test_bad_request_is_a_counted_problem(node, what, method, path, query,
     assert node.state()[2] == 0  # nothing admitted
 
 
+async def test_requests_over_the_in_flight_cap_are_429_overloaded():
+    node = Node()
+    node.app.limits = RestLimits(http_requests_max=1)
+    answers = []
+
+    async def waiting_submit():
+        answers.append(await http(node.app, "POST", "/v1/transfers", tx_json(transfer(1)),
+                                  query="wait=true"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiting_submit)
+        await trio.testing.wait_all_tasks_blocked()
+        refused = await http(node.app, "GET", f"/v1/balance/{address(0).hex()}")
+        assert (refused.status, refused.json()["reason"]) == (429, "OVERLOADED")
+        await node.backend.commit_pending()
+    assert answers[0].status == 200 and node.rejected("OVERLOADED") == 1
+    served = await http(node.app, "GET", f"/v1/balance/{address(0).hex()}")
+    assert served.status == 200  # the slot is free again
+
+
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
 async def test_oversized_body_is_413_without_reading_it_all(node, declared):
     body = b'{"tx": "' + b"A" * 40_000 + b'"}'

@@ -20,7 +20,8 @@ class Node:
         self.backend = InMemoryBackend(make_ledger())
         self.metrics = NodeMetrics()
         self.app = RestGateway(self.backend, Money({"USD": 2, "JPY": 0}),
-                               self.metrics.rest_rejected, RestLimits(**limits))
+                               self.metrics.rest_rejected, RestLimits(**limits),
+                               self.metrics.rest_subscribers)
 
     def rejected(self, reason: str) -> float:
         value = self.metrics.registry.get_sample_value("qenex_rest_rejected_total",
@@ -139,6 +140,7 @@ async def test_subscriptions_over_the_cap_are_refused_with_1013():
         assert await second.message() is None and second.close_code == 1013
         assert refusal == {"type": "error", "reason": "TOO_MANY_SUBSCRIPTIONS",
                            "detail": refusal["detail"]}
+        assert node.metrics.registry.get_sample_value("qenex_rest_ws_subscribers") == 1
         await node.commit(transfer(1))  # the first subscriber is still served
         assert (await first.messages_until(_is_block(1)))[-1]["height"] == 1
         await first.disconnect()
