@@ -64,9 +64,14 @@ class Rest:
         body = json.dumps({"tx": base64.b64encode(tx).decode()}).encode()
         return self.call("POST", path + query, body)
 
-    def transfer(self, sender: int, nonce: int, to: bytes, amount: int) -> bytes:
+    def transfer(self, sender: int, to: bytes, amount: int) -> bytes:
+        """A signed transfer with the sender's next nonce, so each test stands alone
+        whatever ran before it on the shared node."""
         key = self.clients[sender]
-        return build_transfer(self.chain_id, int(key.scheme), key.seed, nonce, to, amount, "USD")
+        status, _, account = self.call("GET", f"/v1/accounts/{key.address.hex()}")
+        assert status == 200, account
+        return build_transfer(self.chain_id, int(key.scheme), key.seed,
+                              account["nonce"] + 1, to, amount, "USD")
 
     def metric(self, name: str, reason: str | None = None) -> float:
         url = f"http://{self.cluster.summary['nodes'][0]['metrics']}/metrics"
@@ -113,7 +118,7 @@ def test_signed_transfer_with_wait_is_committed_and_read_back(rest):
     to = rest.clients[1].address
     status, _, before = rest.call("GET", f"/v1/balance/{to.hex()}?currency=USD")
     assert status == 200
-    tx = rest.transfer(0, 1, to, 12345)
+    tx = rest.transfer(0, to, 12345)
     status, _, doc = rest.post_tx("/v1/transfers", tx, "?wait=true&timeout_ms=15000")
     assert status == 200, doc
     assert doc["status"] == "COMMITTED" and doc["tx_id"] == _tx_id(tx)
@@ -128,7 +133,17 @@ def test_signed_transfer_with_wait_is_committed_and_read_back(rest):
     assert status == 200 and after["height"] >= height
     assert after["balances"][0]["amount"] == before["balances"][0]["amount"] + 12345
     status, _, account = rest.call("GET", f"/v1/accounts/{rest.clients[0].address.hex()}")
-    assert status == 200 and account["nonce"] == 1
+    assert status == 200 and account["nonce"] == record["transaction"]["nonce"]
+
+
+def test_post_transactions_accepts_then_a_retry_with_wait_answers_the_commit(rest):
+    tx = rest.transfer(0, rest.clients[2].address, 99)
+    status, _, accepted = rest.post_tx("/v1/transactions", tx)
+    assert status == 202 and accepted == {"tx_id": _tx_id(tx), "status": "ACCEPTED"}
+    # Resubmitting the same bytes is the way to retry: never an error, never twice applied.
+    status, _, committed = rest.post_tx("/v1/transactions", tx, "?wait=true&timeout_ms=15000")
+    assert status == 200 and committed["status"] == "COMMITTED", committed
+    assert committed["tx_id"] == accepted["tx_id"] and committed["receipt"]["success"]
 
 
 def test_create_account_through_post_accounts(rest):
@@ -150,7 +165,7 @@ def _flip_signature(tx: bytes) -> bytes:
 def test_bad_input_gets_problems_counted_in_metrics_and_the_node_keeps_serving(rest):
     sender = rest.clients[2].address.hex()
     _, _, before = rest.call("GET", f"/v1/accounts/{sender}")
-    good = rest.transfer(2, 1, rest.clients[3].address, 1)
+    good = rest.transfer(2, rest.clients[3].address, 1)
     cases = [
         ("POST", "/v1/transfers", b'{"tx": ', 400, "MALFORMED_JSON"),
         ("POST", "/v1/transfers", b'{"tx": 7}', 400, "WRONG_TYPE"),
@@ -248,7 +263,7 @@ def test_websocket_bad_query_and_too_many_subscriptions_get_close_codes(rest):
         extra.close()
         assert rest.metric("qenex_rest_rejected_total", "TOO_MANY_SUBSCRIPTIONS") == counted + 1
         # The held subscribers still get events.
-        tx = rest.transfer(1, 1, rest.clients[0].address, 1)
+        tx = rest.transfer(1, rest.clients[0].address, 1)
         status, _, doc = rest.post_tx("/v1/transfers", tx, "?wait=true&timeout_ms=15000")
         assert status == 200
         for ws in held:
@@ -263,7 +278,7 @@ def test_websocket_stream_shows_a_transfer_and_resumes_from_its_height(rest):
     sender, recipient = rest.clients[3].address, rest.clients[1].address
     watcher = WsClient(rest.address, f"/v1/events?account={sender.hex()}")
     try:
-        tx = rest.transfer(3, 1, recipient, 250)
+        tx = rest.transfer(3, recipient, 250)
         status, _, doc = rest.post_tx("/v1/transfers", tx, "?wait=true&timeout_ms=15000")
         assert status == 200 and doc["status"] == "COMMITTED"
         height = doc["height"]
@@ -287,7 +302,7 @@ def test_websocket_stream_shows_a_transfer_and_resumes_from_its_height(rest):
 
 
 def test_graphql_mutation_and_queries_against_the_node(rest):
-    tx = rest.transfer(2, 2, rest.clients[0].address, 4321)
+    tx = rest.transfer(2, rest.clients[0].address, 4321)
     mutation = ("mutation($tx: String!) { createTransaction(input: {tx: $tx, wait: true, "
                 "timeoutMs: 15000}) { id status height success } }")
     status, _, created = rest.call("POST", "/v1/graphql", json.dumps(
@@ -306,7 +321,7 @@ def test_graphql_mutation_and_queries_against_the_node(rest):
     status, _, again = rest.call("POST", "/v1/graphql", json.dumps(
         {"query": mutation, "variables": {"tx": base64.b64encode(tx).decode()}}).encode())
     assert again["data"]["createTransaction"] == payload
-    forged = base64.b64encode(_flip_signature(rest.transfer(2, 3, rest.clients[0].address,
+    forged = base64.b64encode(_flip_signature(rest.transfer(2, rest.clients[0].address,
                                                             1))).decode()
     status, _, refused = rest.call("POST", "/v1/graphql", json.dumps(
         {"query": mutation, "variables": {"tx": forged}}).encode())
