@@ -89,6 +89,10 @@ class NodeConfig:
     send_queue_max: int = 1_024
     grpc_workers_max: int = 128  # each wait_for_commit call holds one while it waits
     grpc_message_bytes_max: int = 4 * 1024 * 1024
+    rest_host: str | None = None  # the REST/WebSocket/GraphQL gateway; None = not served
+    rest_port: int = 0
+    rest_body_bytes_max: int = 64 * 1024
+    rest_ws_subscriptions_max: int = 64
     storage_map_bytes: int = 1 << 30
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -236,9 +240,18 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
         raise ConfigError("network.peers", f"expected {consensus.nodes - 1} peers for "
                           f"consensus.nodes={consensus.nodes}, got {len(peers)}")
     api = _section(doc, "api")
-    _check_keys(api, {"grpc", "metrics", "grpc_workers_max", "grpc_message_bytes_max"}, "api")
+    _check_keys(api, {"grpc", "metrics", "grpc_workers_max", "grpc_message_bytes_max", "rest",
+                      "rest_body_bytes_max", "rest_ws_subscriptions_max"}, "api")
     grpc_host, grpc_port = parse_address(api.get("grpc"), "api.grpc")
     metrics_host, metrics_port = parse_address(api.get("metrics"), "api.metrics")
+    # Optional so configs written before the gateway existed still start (gRPC only).
+    rest_host, rest_port = (parse_address(api["rest"], "api.rest") if api.get("rest") is not None
+                            else (None, 0))
+    for name, taken in (("api.grpc", (grpc_host, grpc_port)),
+                        ("api.metrics", (metrics_host, metrics_port))):
+        if rest_port and (rest_host, rest_port) == taken:
+            raise ConfigError("api.rest", f"{rest_host}:{rest_port} is already {name}; give "
+                              "the REST gateway its own port")
     keystore = _section(doc, "keystore")
     if keystore.get("type", "file") not in {"file", "tpm", "pkcs11"}:
         raise ConfigError("keystore.type", "must be one of file, tpm, pkcs11")
@@ -262,6 +275,11 @@ def parse_config(doc: Any, path: Path) -> NodeConfig:
         send_queue_max=_int(network, "send_queue_max", "network", 1_024, low=1),
         grpc_workers_max=_int(api, "grpc_workers_max", "api", 128, low=1, high=1024),
         grpc_message_bytes_max=_int(api, "grpc_message_bytes_max", "api", 4 << 20, low=1024),
+        rest_host=rest_host, rest_port=rest_port,
+        rest_body_bytes_max=_int(api, "rest_body_bytes_max", "api", 64 << 10, low=32 << 10,
+                                 high=16 << 20),
+        rest_ws_subscriptions_max=_int(api, "rest_ws_subscriptions_max", "api", 64, low=1,
+                                       high=4096),
         storage_map_bytes=_int(storage, "map_bytes", "storage", 1 << 30, low=1 << 20),
         log_level=level)
     check_limits_fit(config)

@@ -139,7 +139,9 @@ def node_status(cluster_dir: Path) -> list[dict[str, Any]]:
                     "view": _metric(metrics, "qenex_view"),
                     "leader": int(leader) if leader is not None else None,
                     "peers": _metric(metrics, "qenex_peers_connected"),
-                    "grpc": node["grpc"], "metrics": node["metrics"]})
+                    "grpc": node["grpc"], "metrics": node["metrics"],
+                    # clusters made before the REST gateway have no "rest" address
+                    **({"rest": node["rest"]} if "rest" in node else {})})
     return out
 
 

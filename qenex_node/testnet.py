@@ -2,7 +2,8 @@
 
     OUT/genesis.yaml      ledger genesis: currency USD, funded client accounts
     OUT/validators.yaml   validator ids and ML-DSA-87 public keys
-    OUT/nodeI/config.yaml one config per node (free loopback ports)
+    OUT/nodeI/config.yaml one config per node (free loopback ports: peer, gRPC, metrics,
+                          REST/WebSocket/GraphQL)
     OUT/nodeI/keys/       the node's key file (seed encrypted under scrypt + AES-GCM) and,
                           for a local test network only, the passphrase file beside it
     OUT/clients/clientK.json  client account keys (Ed25519)
@@ -62,7 +63,8 @@ def _node_config(i: int, nodes: int, chain_id: str, algorithm: str, block_time_m
                     "peers": {j: f"127.0.0.1:{ports['peer'][j]}"
                               for j in range(nodes) if j != i}},
         "api": {"grpc": f"127.0.0.1:{ports['grpc'][i]}",
-                "metrics": f"127.0.0.1:{ports['metrics'][i]}"},
+                "metrics": f"127.0.0.1:{ports['metrics'][i]}",
+                "rest": f"127.0.0.1:{ports['rest'][i]}"},
         "keystore": {"type": "file", "path": "keys/node.key",
                      "passphrase_file": "keys/passphrase"},
         "logging": {"level": "info"},
@@ -75,9 +77,9 @@ def generate_testnet(out: Path, nodes: int, algorithm: str, clients: int = 4,
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new --out folder")
     out.mkdir(parents=True, exist_ok=True)
-    all_ports = free_ports(3 * nodes)
-    ports = {"peer": all_ports[:nodes], "grpc": all_ports[nodes:2 * nodes],
-             "metrics": all_ports[2 * nodes:]}
+    all_ports = free_ports(4 * nodes)
+    ports = {name: all_ports[k * nodes:(k + 1) * nodes]
+             for k, name in enumerate(("peer", "grpc", "metrics", "rest"))}
     validators = []
     for i in range(nodes):
         home = out / f"node{i}"
@@ -115,7 +117,8 @@ def _summary(out: Path, nodes: int, algorithm: str, chain_id: str,
         "nodes": [{"id": i, "home": str((out / f"node{i}").resolve()),
                    "grpc": f"127.0.0.1:{ports['grpc'][i]}",
                    "peer": f"127.0.0.1:{ports['peer'][i]}",
-                   "metrics": f"127.0.0.1:{ports['metrics'][i]}"} for i in range(nodes)],
+                   "metrics": f"127.0.0.1:{ports['metrics'][i]}",
+                   "rest": f"127.0.0.1:{ports['rest'][i]}"} for i in range(nodes)],
         "clients": [{"key_file": str((out / "clients" / f"client{k}.json").resolve()),
                      "address": key.address.hex(), "scheme": key.scheme.name,
                      "balance": {CURRENCY: CLIENT_BALANCE_MINOR}}

@@ -69,3 +69,18 @@ def code_for_reason(reason: str) -> grpc.StatusCode:
 
 def status_message(reason: str, detail: str) -> str:
     return f"{reason}: {detail}" if detail else reason
+
+
+# The REST gateway answers the same reasons with HTTP statuses derived from the gRPC code,
+# so one table decides both. FAILED_PRECONDITION is 409 (the request conflicts with the
+# node's state) and RESOURCE_EXHAUSTED 429 (retry later), as in Google's HTTP mapping.
+_HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.INTERNAL: 500,
+}
+
+
+def http_status_for_reason(reason: str) -> int:
+    return _HTTP_STATUS[code_for_reason(reason)]

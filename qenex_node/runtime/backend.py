@@ -87,6 +87,7 @@ class RuntimeBackend:
         self._waiters: dict[bytes, list[_Waiter]] = {}
         self._waiter_count = 0
         self._subscribers: set[trio.MemorySendChannel[NodeEvent]] = set()
+        self._lagged: set[trio.MemorySendChannel[NodeEvent]] = set()  # ended for falling behind
         self._read_ids = itertools.count(1)
         self._reads_waiting = 0
         self._height_waiters: list[tuple[int, int, trio.Event]] = []  # heap by height
@@ -131,7 +132,8 @@ class RuntimeBackend:
                 channel.send_nowait(event)
             except trio.WouldBlock:
                 self._subscribers.discard(channel)
-                channel.close()  # the reader sees the stream end; it can resume by height
+                self._lagged.add(channel)
+                channel.close()  # the reader drains, then gets WATCH_LAGGED (see watch)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._subscribers.discard(channel)
 
@@ -405,8 +407,14 @@ class RuntimeBackend:
                             event.kind != "leader_changed":
                         continue  # already replayed from storage
                     yield event
+            if send in self._lagged:
+                # The protocol's promise (api/backend.py): a watcher that fell behind is
+                # ended with an error it can act on (resume by height), not a clean end.
+                raise BackendRefusal("WATCH_LAGGED", f"more than {SUBSCRIBER_QUEUE_MAX} "
+                                     "events behind; reconnect with from_height")
         finally:
             self._subscribers.discard(send)
+            self._lagged.discard(send)
             send.close()
 
     def _replay(self, from_height: int) -> list[NodeEvent]:

@@ -65,6 +65,12 @@ class NodeMetrics:
         self.read_wait = Histogram("qenex_read_wait_seconds", "Time a read waited for its "
                                    "read point and for the ledger to reach it",
                                    ["consistency"], buckets=LATENCY_BUCKETS_S, registry=reg)
+        # Refused REST/WebSocket/GraphQL requests (malformed JSON, floats, oversized bodies,
+        # unknown routes, too many or too slow subscribers...) by the problem's reason.
+        self.rest_rejected = Counter("qenex_rest_rejected", "REST gateway requests refused, "
+                                     "by reason", ["reason"], registry=reg)
+        self.rest_subscribers = Gauge("qenex_rest_ws_subscribers", "Open /v1/events "
+                                      "WebSocket subscriptions", registry=reg)
         self.transport = Gauge("qenex_transport_events", "Peer mesh counters (frames, bytes, "
                                "drops, handshake failures) since start", ["event"],
                                registry=reg)

@@ -7,6 +7,7 @@ progress finishes first because worker-thread calls are not abandoned on cancel.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -128,6 +129,7 @@ class NodeRuntime:
         self.signer = ConsensusSigner(cfg.chain_id, self.node_key, self.guard)
         self.verifier = ValidatorVerifier(cfg.chain_id, self.validators)
         genesis = Genesis.from_dict(yaml.safe_load(cfg.genesis_path.read_text()))
+        self.genesis = genesis
         if genesis.chain_id != cfg.chain_id:
             raise StartupError(f"{cfg.genesis_path}: chain_id {genesis.chain_id!r} is not "
                                f"{cfg.chain_id!r}")
@@ -179,6 +181,7 @@ class NodeRuntime:
         cfg = self.config
         await trio.to_thread.run_sync(self._open)
         self._build()
+        self._stopping = trio.Event()
         self.driver.send_inputs.send_nowait(self._restore_input())
         try:
             async with trio.open_nursery() as nursery:
@@ -190,9 +193,12 @@ class NodeRuntime:
                 nursery.start_soon(self._ticker)
                 nursery.start_soon(self._observe)
                 await nursery.start(self._grpc)
+                if cfg.rest_host is not None:
+                    await nursery.start(self._rest)
                 self._ready = True
                 self.log.info("started", height=self.storage.store.height,
                               grpc=f"{cfg.grpc_host}:{cfg.grpc_port}",
+                              rest=f"{cfg.rest_host}:{cfg.rest_port}" if cfg.rest_host else "",
                               peer=f"{cfg.listen_host}:{cfg.listen_port}")
                 task_status.started()
         finally:
@@ -205,6 +211,7 @@ class NodeRuntime:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 self.log.info("shutdown", signal=signal.Signals(signum).name)
+                self._stopping.set()
                 scope.cancel()
                 return
 
@@ -251,6 +258,33 @@ class NodeRuntime:
         finally:
             handle.set_serving(False)
             await trio.to_thread.run_sync(handle.stop, 1.0)
+
+
+    async def _rest(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The REST/WebSocket/GraphQL gateway: hypercorn under this trio run, over the same
+        backend as gRPC. Its shutdown trigger is the node's stop event; the nursery's
+        cancel then ends whatever hypercorn has not closed by itself."""
+        from hypercorn.config import Config as HypercornConfig
+        from hypercorn.trio import serve
+
+        from qenex_node.api.rest import RestGateway, RestLimits
+        from qenex_node.api.rest_json import Money
+
+        cfg = self.config
+        app = RestGateway(self.backend, Money({c.code: c.minor_units
+                                               for c in self.genesis.currencies}),
+                          self.metrics.rest_rejected,
+                          RestLimits(body_bytes_max=cfg.rest_body_bytes_max,
+                                     ws_subscriptions_max=cfg.rest_ws_subscriptions_max),
+                          self.metrics.rest_subscribers)
+        server = HypercornConfig()
+        server.bind = [f"{cfg.rest_host}:{cfg.rest_port}"]
+        server.accesslog = None
+        server.errorlog = logging.getLogger("hypercorn.error")  # through the node's logging
+        server.graceful_timeout = 1.0
+        server.websocket_max_message_size = 64 * 1024
+        await serve(app, server, shutdown_trigger=self._stopping.wait, mode="asgi",
+                    task_status=task_status)
 
 
 def _vote_to_pb(vote: SignedMessage) -> consensus_pb2.SignedConsensusMessage:

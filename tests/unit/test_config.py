@@ -42,6 +42,10 @@ def test_durations(text, ms):
     (("node", "id"), 9, "node.id"),
     (("keystore", "type"), "usb-stick", "keystore.type"),
     (("consensus", "colour"), "blue", "consensus.colour"),
+    (("api", "rest"), "nowhere", "api.rest"),
+    (("api", "rest"), "0.0.0.0:26650", "api.rest"),  # the example's gRPC address
+    (("api", "rest_body_bytes_max"), 1000, "api.rest_body_bytes_max"),
+    (("api", "rest_ws_subscriptions_max"), 0, "api.rest_ws_subscriptions_max"),
 ])
 def test_each_bad_value_names_its_key(path, value, key):
     doc = copy.deepcopy(_doc())
@@ -49,6 +53,15 @@ def test_each_bad_value_names_its_key(path, value, key):
     with pytest.raises(ConfigError) as info:
         parse_config(doc, EXAMPLE)
     assert info.value.key == key, str(info.value)
+
+
+def test_rest_gateway_address_is_optional_and_read_from_api_rest():
+    assert parse_config(_doc(), EXAMPLE).rest_host is None  # gRPC only, as before
+    doc = _doc()
+    doc["api"].update(rest="127.0.0.1:8080", rest_ws_subscriptions_max=8)
+    config = parse_config(doc, EXAMPLE)
+    assert (config.rest_host, config.rest_port, config.rest_ws_subscriptions_max) == \
+        ("127.0.0.1", 8080, 8)
 
 
 def test_garbage_files_are_refused_clearly(tmp_path):
