@@ -29,8 +29,8 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY configs /etc/qenex/examples
 USER qenex
 WORKDIR /var/lib/qenex
-# gRPC, peer, metrics (the defaults of `qenex testnet`; override in node.yaml)
-EXPOSE 26650 26656 26660
+# gRPC, peer, metrics, REST (configs/node.example.yaml; override in node.yaml)
+EXPOSE 26650 26656 26660 26670
 VOLUME ["/var/lib/qenex"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD curl -fsS http://127.0.0.1:26660/ready || exit 1
