@@ -244,17 +244,23 @@ def test_blocks_commit_in_sequence_order_only() -> None:
     assert [c.block.height for c in effects.commit] == [1, 2]
 
 
-def test_commit_waits_until_the_parent_is_prepared() -> None:
-    """Chain rule (normal_case.py): prepared(n) needs the parent prepared first, so every
-    committed block's ancestry is in 2f + 1 view changes (§4.4 safety, block chains)."""
+def backup_with_child_prepares_first() -> tuple[PbftEngine, PrePrepare, PrePrepare]:
+    """Backup 1 holds PRE-PREPAREs 1 and 2 and both other backups' PREPAREs for 2 only:
+    2 has its prepares, but 1 is not prepared, so 2 may not be yet (the chain rule)."""
     eng = engine(1, inflight_blocks_max=4)
     first = pre_prepare(1, GENESIS_HASH)
     second = pre_prepare(2, first.digest)
     receive(eng, 0, first)
     receive(eng, 0, second)
     for voter in (2, 3):
-        effects = receive(eng, voter, Prepare(0, 2, second.digest, voter))
-    assert effects.send == ()  # 2 has its prepares but 1 is not prepared yet
+        assert receive(eng, voter, Prepare(0, 2, second.digest, voter)).send == ()
+    return eng, first, second
+
+
+def test_commit_waits_until_the_parent_is_prepared() -> None:
+    """Chain rule (normal_case.py): prepared(n) needs the parent prepared first, so every
+    committed block's ancestry is in 2f + 1 view changes (§4.4 safety, block chains)."""
+    eng, first, second = backup_with_child_prepares_first()
     receive(eng, 2, Prepare(0, 1, first.digest, 2))
     effects = receive(eng, 3, Prepare(0, 1, first.digest, 3))
     assert [s.message for s in effects.send] == [Commit(0, 1, first.digest, 1),
@@ -268,13 +274,7 @@ def test_a_parent_committed_without_being_prepared_here_lets_its_child_prepare()
     refused as a duplicate), and with exactly 2f + 1 honest replicas the child commits
     nowhere without this replica's COMMIT. Found by a swarm (pbft seed 208469397682831:
     a stall until the view timer, then two byzantine primaries in a row)."""
-    eng = engine(1, inflight_blocks_max=4)
-    first = pre_prepare(1, GENESIS_HASH)
-    second = pre_prepare(2, first.digest)
-    receive(eng, 0, first)
-    receive(eng, 0, second)
-    for voter in (2, 3):
-        assert receive(eng, voter, Prepare(0, 2, second.digest, voter)).send == ()
+    eng, first, second = backup_with_child_prepares_first()
     for voter in (0, 2):
         receive(eng, voter, Commit(0, 1, first.digest, voter))
     effects = receive(eng, 3, Commit(0, 1, first.digest, 3))
