@@ -251,6 +251,24 @@ def on_commit(r: Replica, fx: EffectsBuilder, sender: NodeId, vote: Commit,
             return
     votes[sender] = SignedMessage(sender, vote, signature)
     try_commit(r, fx)
+    note_cluster_progress(r, vote.sequence)
+
+
+def note_cluster_progress(r: Replica, sequence: int) -> None:
+    """2f + 1 matching COMMITs for a sequence this replica has not executed: the view
+    works - at least f + 1 correct replicas committed something new in it - and only
+    this replica lags, so its view-change timer restarts as if it had committed (§4.5.2
+    suspects the primary when no request executes; here one did, elsewhere) and it
+    catches up instead (checkpoint.py). Without this a lagging replica changed view
+    alone and, with exactly 2f + 1 correct replicas, left the others unable to commit
+    for seconds: a VIEW-CHANGE cannot be taken back. Only a full commit quorum counts;
+    f + 1 commits can stay short of one for good, and pausing on them could keep every
+    timer from ever firing under a byzantine primary."""
+    if sequence <= max(r.committed_height, r.progress_seen) or r.view_changing:
+        return
+    if commit_quorum(r, sequence) is not None:
+        r.progress_seen = sequence
+        r.timer_ticks = 0
 
 
 def commit_quorum(r: Replica, sequence: int) -> tuple[bytes, tuple[SignedMessage, ...]] | None:

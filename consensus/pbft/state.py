@@ -162,6 +162,7 @@ class Replica:
     older_views: dict[NodeId, int] = field(default_factory=dict)
     # Timers, in ticks.
     timer_ticks: int = 0
+    progress_seen: int = 0  # highest sequence seen final by 2f + 1 COMMITs (view timer)
     request_waiting: bool = False
     view_change_timer_on: bool = False
     resend_ticks: int = 0

@@ -245,6 +245,23 @@ def test_the_first_failed_view_waits_the_base_timeout_for_the_next_one() -> None
     assert ticks_until_view(3) == 20
 
 
+def test_a_lagging_replica_does_not_suspect_a_primary_the_others_commit_with() -> None:
+    """A commit quorum (2f + 1 COMMITs) for a sequence this replica cannot execute yet
+    shows the view working elsewhere: its timer restarts, it does not change view
+    alone. f + 1 commits are not enough - they may never grow into a quorum."""
+    def lagging_backup(voters: tuple[int, ...]) -> PbftEngine:
+        eng = engine(1)
+        receive(eng, 0, pre_prepare(1, GENESIS_HASH))  # its request waits: the timer runs
+        for _ in range(9):  # one tick before the view-change timeout
+            assert not any(isinstance(s.message, ViewChange) for s in eng.step(Tick()).send)
+        for voter in voters:  # sequence 2 committed elsewhere; 1 is not done here
+            receive(eng, voter, Commit(0, 2, b"\x02" * 32, voter))
+        return eng
+
+    assert ticks_until_view_change(lagging_backup((0, 2, 3))) == 10
+    assert ticks_until_view_change(lagging_backup((0, 2))) == 1
+
+
 def test_view_timeout_resets_after_progress() -> None:
     eng = engine(1)
     eng.step(Restore(((KEY_VIEW, ViewRecord(1, False, 3)),), 0, b"", EMPTY_ROOT))
