@@ -85,6 +85,7 @@ class RaftEngine(ElectionMixin, ReplicationMixin, SnapshotMixin, ReadIndexMixin,
         self.applied_hash = b""
         self.applied_root = b""
         self.votes: dict[NodeId, bool] = {}
+        self.campaign_request: RequestVote | None = None  # re-sent to peers yet to answer
         self.progress: dict[NodeId, Progress] = {}
         self.acks: dict[NodeId, SignedMessage] = {}  # leader: best ack per follower
         self.commit_proof: SignedMessage | None = None  # follower: leader's signed append
