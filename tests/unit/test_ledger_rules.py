@@ -404,3 +404,64 @@ def test_envelope_tx_id_is_the_body_hash_or_else_the_hash_of_the_bytes():
     assert envelope_tx_id(tx) == hashlib.sha256(pb.SignedTransaction.FromString(tx).body).digest()
     for opaque in (b"\x0a\xff\xff", pb.SignedTransaction(scheme=1).SerializeToString(), b""):
         assert envelope_tx_id(opaque) == hashlib.sha256(opaque).digest()
+
+
+def test_a_new_ledger_is_at_height_zero_on_the_genesis_hash():
+    ledger = Ledger(make_genesis())
+    assert (ledger.height, ledger.block_hash) == (0, GENESIS_HASH)
+
+
+def test_a_restored_ledger_checks_signatures_with_the_verifier_it_is_given():
+    ledger = Ledger(make_genesis())
+    apply_txs(ledger, transfer(1, 1, 2, 5))
+    verifier = CountingVerifier()
+    restored = Ledger.restore(ledger.genesis, ledger.height, ledger.block_hash,
+                              list(ledger.accounts()), verifier=verifier)
+    envelope = pb.SignedTransaction.FromString(transfer(1, 2, 2, 5))
+    envelope.signature = bytes(64)
+    assert restored.check_tx(envelope.SerializeToString()).reason == "BAD_SIGNATURE"
+    assert restored.check_tx(transfer(1, 2, 2, 5)).ok
+    assert verifier.calls == 2
+    default = Ledger.restore(ledger.genesis, ledger.height, ledger.block_hash,
+                             list(ledger.accounts()))
+    assert default.check_tx(envelope.SerializeToString()).reason == "BAD_SIGNATURE"
+
+
+def test_a_forged_envelope_is_refused_even_after_a_good_one_was_cached():
+    ledger = Ledger(make_genesis())
+    good = transfer(1, 1, 2, 5)
+    envelope = pb.SignedTransaction.FromString(transfer(1, 2, 2, 5))
+    envelope.signature = bytes(64)
+    assert ledger.check_tx(good).ok
+    assert ledger.check_tx(envelope.SerializeToString()).reason == "BAD_SIGNATURE"
+    assert apply_txs(ledger, good, envelope.SerializeToString()) == ["", "BAD_SIGNATURE"]
+
+
+def test_an_admitted_transaction_has_an_empty_reason_and_detail():
+    check = Ledger(make_genesis()).check_tx(transfer(1, 1, 2, 5))
+    assert (check.ok, check.reason, check.detail) == (True, "", "")
+
+
+def test_a_ledger_without_a_verifier_checks_everything_but_signatures():
+    # Benchmarks only: the stateless rules still hold, the signature is not looked at.
+    ledger = Ledger(make_genesis(), verifier=None)
+    envelope = pb.SignedTransaction.FromString(transfer(1, 1, 2, 5))
+    envelope.signature = bytes(64)
+    assert ledger.check_tx(envelope.SerializeToString()).ok
+    assert ledger.check_tx(_signed(_send(chain_id="other"), "other")).reason == "WRONG_CHAIN"
+    assert apply_txs(ledger, envelope.SerializeToString()) == [""]
+
+
+def test_a_refused_transaction_keeps_its_id_in_the_receipt():
+    ledger = Ledger(make_genesis())
+    tx = transfer(1, 7, 2, 5)  # a future nonce
+    outcome = ledger.apply(next_block(ledger, [tx])).applied.outcomes[0]
+    assert (outcome.tx_id, outcome.success, outcome.reason) \
+        == (tx_id_of(pb.SignedTransaction.FromString(tx).body), False, "NONCE_MISMATCH")
+
+
+def test_an_issuer_cannot_redeem_a_currency_it_holds_none_of():
+    ledger = Ledger(make_genesis(balance=0))
+    assert apply_txs(ledger, build_redeem(CHAIN, ED, seed(ISSUER), 1, 1, "USD")) \
+        == ["INSUFFICIENT_FUNDS"]
+    assert ledger.account(address(ISSUER)).nonce == 0
