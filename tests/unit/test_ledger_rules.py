@@ -11,7 +11,8 @@ from consensus import canonical
 from consensus.types import GENESIS_HASH, make_block
 from crypto import schemes
 from ledger.account import Account, address_of, decode_account, encode_account
-from ledger.errors import LedgerError, Reason
+from ledger.errors import GenesisError, LedgerError, Reason
+from ledger.genesis import Currency, Genesis
 from ledger.ledger import Ledger
 from ledger.money import AMOUNT_MAX, checked_add, checked_sub
 from ledger.tx import (
@@ -30,7 +31,16 @@ from ledger.tx import (
     tx_signing_bytes,
 )
 from proto.qenex.v1 import transaction_pb2 as pb
-from tests.unit.ledger_helpers import CHAIN, ED, ISSUER, address, make_genesis, next_block, seed
+from tests.unit.ledger_helpers import (
+    CHAIN,
+    ED,
+    ISSUER,
+    address,
+    genesis_dict,
+    make_genesis,
+    next_block,
+    seed,
+)
 
 NEW = 99  # an account that is not in the genesis
 
@@ -465,3 +475,141 @@ def test_an_issuer_cannot_redeem_a_currency_it_holds_none_of():
     assert apply_txs(ledger, build_redeem(CHAIN, ED, seed(ISSUER), 1, 1, "USD")) \
         == ["INSUFFICIENT_FUNDS"]
     assert ledger.account(address(ISSUER)).nonce == 0
+
+
+# ---------------------------------------------------------------- genesis
+def _doc(**changes) -> dict:
+    doc = genesis_dict(accounts=2)
+    doc.update(changes)
+    return doc
+
+
+def _with_account(**fields) -> dict:
+    doc = genesis_dict(accounts=2)
+    doc["accounts"][1].update(fields)
+    return doc
+
+
+def _with_usd(**fields) -> dict:
+    doc = genesis_dict(accounts=2)
+    doc["currencies"]["USD"].update(fields)
+    return doc
+
+
+KEY_HEX = "ab" * 32
+GENESIS_ERRORS = {  # name: (document, the exact error message)
+    "not a mapping": (["chain_id"], "genesis: expected a mapping"),
+    "no chain id": ({k: v for k, v in _doc().items() if k != "chain_id"},
+                    "chain_id: expected 1..64 bytes of text"),
+    "empty chain id": (_doc(chain_id=""), "chain_id: expected 1..64 bytes of text"),
+    "chain id of 65 bytes": (_doc(chain_id="é" * 32 + "c"), "chain_id: expected 1..64 bytes of text"),
+    "chain id not text": (_doc(chain_id=7), "chain_id: expected 1..64 bytes of text"),
+    "negative time": (_doc(genesis_time_ms=-1),
+                      f"genesis_time_ms: expected an integer in 0 .. {2**63 - 1}, got -1"),
+    "time above 2^63-1": (_doc(genesis_time_ms=2**63),
+                          f"genesis_time_ms: expected an integer in 0 .. {2**63 - 1}, got {2**63}"),
+    "time as a bool": (_doc(genesis_time_ms=True),
+                       f"genesis_time_ms: expected an integer in 0 .. {2**63 - 1}, got True"),
+    "time as text": (_doc(genesis_time_ms="5"),
+                     f"genesis_time_ms: expected an integer in 0 .. {2**63 - 1}, got '5'"),
+    "no currencies": (_doc(currencies={}),
+                      "currencies: expected a non-empty mapping of code -> settings"),
+    "currencies as a list": (_doc(currencies=["USD"]),
+                             "currencies: expected a non-empty mapping of code -> settings"),
+    "lower-case code": (_doc(currencies={"usd": {"minor_units": 2}}),
+                        "currencies.usd: currency code must look like 'USD' (A-Z0-9, 3-12)"),
+    "code not text": (_doc(currencies={5: {"minor_units": 2}}),
+                      "currencies.5: currency code must look like 'USD' (A-Z0-9, 3-12)"),
+    "settings not a mapping": (_doc(currencies={"USD": 2}), "currencies.USD: expected a mapping"),
+    "no minor units": (_doc(currencies={"USD": {}}),
+                       "currencies.USD.minor_units: expected an integer in 0 .. 18, got None"),
+    "19 minor units": (_doc(currencies={"USD": {"minor_units": 19}}),
+                       "currencies.USD.minor_units: expected an integer in 0 .. 18, got 19"),
+    "negative minor units": (_doc(currencies={"USD": {"minor_units": -1}}),
+                             "currencies.USD.minor_units: expected an integer in 0 .. 18, got -1"),
+    "issuers not a list": (_with_usd(issuers="ab" * 20),
+                           "currencies.USD.issuers: expected a list of addresses"),
+    "issuer not hex": (_with_usd(issuers=["zz" * 20]), "currencies.USD.issuers[0]: not valid hex"),
+    "issuer not text": (_with_usd(issuers=[20]), "currencies.USD.issuers[0]: expected a hex string"),
+    "issuer of 19 bytes": (_with_usd(issuers=["ab" * 20, "ab" * 19]),
+                           "currencies.USD.issuers[1]: address must be 20 B"),
+    "accounts not a list": (_doc(accounts={}),
+                            "accounts: expected a list of at most 10000000 accounts"),
+    "account not a mapping": (_doc(accounts=[[]]), "accounts[0]: expected a mapping"),
+    "unknown scheme name": (_with_account(scheme="RSA"), "accounts[1].scheme: unknown scheme 'RSA'"),
+    "unknown scheme number": (_with_account(scheme=9), "accounts[1].scheme: unknown scheme 9"),
+    "short key": (_with_account(public_key="ab" * 31), "accounts[1].public_key: ED25519 keys are 32 B"),
+    "key not hex": (_with_account(public_key="x" * 64), "accounts[1].public_key: not valid hex"),
+    "negative nonce": (_with_account(nonce=-1),
+                       f"accounts[1].nonce: expected an integer in 0 .. {2**64 - 1}, got -1"),
+    "nonce above 2^64-1": (_with_account(nonce=2**64),
+                           f"accounts[1].nonce: expected an integer in 0 .. {2**64 - 1}, got {2**64}"),
+    "balances not a mapping": (_with_account(balances=[]),
+                               "accounts[1].balances: expected a mapping of code -> minor units"),
+    "undeclared currency": (_with_account(balances={"XAU": 1}),
+                            "accounts[1].balances.XAU: currency not declared"),
+    "negative balance": (_with_account(balances={"USD": -1}),
+                         f"accounts[1].balances.USD: expected an integer in 0 .. {AMOUNT_MAX}, got -1"),
+    "balance above AMOUNT_MAX": (_with_account(balances={"USD": AMOUNT_MAX + 1}),
+                                 (f"accounts[1].balances.USD: expected an integer in 0 .. "
+                                 f"{AMOUNT_MAX}, got {AMOUNT_MAX + 1}")),
+    "duplicate account": (_doc(accounts=[{"scheme": "ED25519", "public_key": KEY_HEX}] * 2),
+                          "accounts[1].public_key: duplicate account"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENESIS_ERRORS))
+def test_an_invalid_genesis_is_refused_naming_the_offending_key(name):
+    doc, message = GENESIS_ERRORS[name]
+    with pytest.raises(GenesisError) as raised:
+        Genesis.from_dict(doc)
+    assert str(raised.value) == message
+
+
+def test_genesis_accepts_every_bound_inclusive():
+    doc = _doc(chain_id="é" * 32, genesis_time_ms=2**63 - 1,
+               currencies={"USD": {"minor_units": 18}, "JPY": {"minor_units": 0}})
+    doc["accounts"] = [{"scheme": "ED25519", "public_key": KEY_HEX, "nonce": 2**64 - 1,
+                        "balances": {"USD": AMOUNT_MAX, "JPY": 0}}]
+    genesis = Genesis.from_dict(doc)
+    assert (genesis.chain_id, genesis.genesis_time_ms) == ("é" * 32, 2**63 - 1)
+    assert [(c.code, c.minor_units) for c in genesis.currencies] == [("JPY", 0), ("USD", 18)]
+    (account,) = genesis.accounts
+    assert (account.nonce, account.balances) == (2**64 - 1, (("USD", AMOUNT_MAX),))
+
+
+def test_genesis_defaults_to_time_zero_no_accounts_no_issuers_and_nonce_zero():
+    genesis = Genesis.from_dict({"chain_id": "c", "currencies": {"USD": {"minor_units": 2}}})
+    assert (genesis.genesis_time_ms, genesis.accounts) == (0, ())
+    assert genesis.currency("USD") == Currency("USD", 2, ())
+    assert genesis.currency("EUR") is None
+    one = Genesis.from_dict({"chain_id": "c", "currencies": {"USD": {"minor_units": 2}},
+                             "accounts": [{"scheme": 1, "public_key": KEY_HEX}]})
+    assert (one.accounts[0].nonce, one.accounts[0].balances, one.accounts[0].scheme) == (0, (), 1)
+
+
+def test_genesis_names_accounts_by_key_and_sorts_accounts_currencies_and_issuers():
+    issuers = ["cd" * 20, "ab" * 20, "cd" * 20]
+    doc = _doc(currencies={"USD": {"minor_units": 2, "issuers": issuers},
+                           "EUR": {"minor_units": 2}})
+    genesis = Genesis.from_dict(doc)
+    assert [c.code for c in genesis.currencies] == ["EUR", "USD"]
+    assert genesis.currency("USD").issuers == (bytes.fromhex("ab" * 20), bytes.fromhex("cd" * 20))
+    assert [a.address for a in genesis.accounts] == sorted([address(0), address(1)])
+    first = genesis.accounts[[a.address for a in genesis.accounts].index(address(1))]
+    assert first == Account(address(1), ED, schemes.public_key_from_seed(schemes.Scheme.ED25519,
+                                                                          seed(1)),
+                            0, (("EUR", 1_000_000), ("USD", 1_000_000)))
+
+
+def test_genesis_survives_a_round_trip_through_its_document():
+    doc = genesis_dict(accounts=3)
+    doc["genesis_time_ms"] = 1_234
+    doc["accounts"][2]["nonce"] = 9
+    genesis = Genesis.from_dict(doc)
+    again = genesis.to_dict()
+    assert Genesis.from_dict(again) == genesis
+    assert again["currencies"]["USD"] == {"minor_units": 2, "issuers": [address(ISSUER).hex()]}
+    assert again["accounts"][0]["scheme"] == "ED25519"
+    assert sorted(a["nonce"] for a in again["accounts"]) == [0, 0, 9]
+    assert again["chain_id"] == CHAIN and again["genesis_time_ms"] == 1_234
