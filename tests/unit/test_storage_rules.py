@@ -1,2 +1,326 @@
 """Storage rules a user relies on, one rule per test (found by mutation testing, issue 23)."""
 from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from consensus import canonical
+from consensus.api import Persist
+from consensus.types import GENESIS_HASH
+from ledger.account import Account, encode_account
+from ledger.ledger import Ledger
+from ledger.storage.base import height_key
+from ledger.storage.codec import (
+    StorageCorruption,
+    StorageError,
+    StorageWriteFailed,
+    seal,
+    unseal,
+)
+from ledger.storage.lmdb_store import LmdbStore
+from ledger.storage.memory_store import MemoryStore, StoreClosed
+from ledger.storage.recovery import check_consistency, load_ledger
+from ledger.tx import build_transfer
+from tests.unit.ledger_helpers import CHAIN, ED, address, make_genesis, next_block, seed
+from tests.unit.test_storage import cert, commit, fresh
+
+
+@pytest.fixture(params=["lmdb", "memory"])
+def store(request, tmp_path):
+    if request.param == "lmdb":
+        s = LmdbStore.open(tmp_path / "db", map_size_bytes=64 * 1024)
+        yield s
+        s.close()
+    else:
+        yield MemoryStore()
+
+
+def pay(i: int, nonce: int, to: int, amount: int) -> bytes:
+    return build_transfer(CHAIN, ED, seed(i), nonce, address(to), amount, "USD")
+
+
+def raw_put(store, table: bytes, key: bytes, value: bytes | None) -> None:
+    """Write a raw (already sealed, or deliberately bad) value, as a faulty disk would."""
+    store._write([(table, key, value)])
+
+
+# ---------------------------------------------------------------- codec
+def test_a_sealed_value_opens_only_under_its_own_table_and_key():
+    sealed = seal(b"accounts", b"k1", b"payload")
+    assert unseal(b"accounts", b"k1", sealed) == b"payload"
+    with pytest.raises(StorageCorruption, match=r"^accounts\[6b32\]: checksum mismatch$"):
+        unseal(b"accounts", b"k2", sealed)
+    with pytest.raises(StorageCorruption, match=r"^blocks\[6b31\]: checksum mismatch$"):
+        unseal(b"blocks", b"k1", sealed)
+
+
+def test_a_value_with_a_bad_header_is_corruption():
+    sealed = seal(b"meta", b"k", b"")
+    assert len(sealed) == 9 and unseal(b"meta", b"k", sealed) == b""
+    for bad in (sealed[:8], b"\x02" + sealed[1:], b""):
+        with pytest.raises(StorageCorruption, match=r"^meta\[6b\]: bad header$"):
+            unseal(b"meta", b"k", bad)
+
+
+def test_the_checksum_separates_table_from_key():
+    # ("ab", "c") and ("a", "bc") must not share a checksum: the lengths are hashed too
+    assert seal(b"ab", b"c", b"p")[1:9] != seal(b"a", b"bc", b"p")[1:9]
+    assert seal(b"t", b"kp", b"")[1:9] != seal(b"t", b"k", b"p")[1:9]
+
+
+# ---------------------------------------------------------------- meta and genesis
+def test_an_empty_store_is_at_height_zero_on_the_genesis_hash_with_no_root(store):
+    assert (store.height, store.block_hash, store.state_root, store.genesis()) \
+        == (0, GENESIS_HASH, b"", None)
+
+
+def test_init_genesis_writes_the_genesis_root_and_accounts_once(store):
+    genesis = make_genesis(accounts=3)
+    store.init_genesis(genesis)
+    ledger = Ledger(genesis)
+    assert (store.height, store.block_hash, store.state_root) == (0, GENESIS_HASH, ledger.state_root)
+    assert store.genesis() == genesis
+    assert list(store.accounts()) == sorted(genesis.accounts, key=lambda a: a.address)
+    store.init_genesis(genesis)  # the same again: nothing to do
+    with pytest.raises(StorageError, match="^store holds a different genesis$"):
+        store.init_genesis(make_genesis(accounts=2))
+    assert store.genesis() == genesis
+
+
+def test_init_genesis_again_writes_nothing():
+    store = MemoryStore()
+    store.init_genesis(make_genesis())
+    store.init_genesis(make_genesis())
+    assert store.writes == 1
+
+
+# ---------------------------------------------------------------- the block commit
+def test_a_commit_whose_receipts_name_another_height_is_refused(store):
+    ledger = fresh(store)
+    block = next_block(ledger, [])
+    applied = ledger.apply(block).applied
+    wrong = type(applied)(2, applied.block_hash, applied.state_root, applied.outcomes)
+    with pytest.raises(StorageError, match="^commit of block 1 at stored height 0$"):
+        store.commit_block(block, None, wrong, ())
+    assert store.height == 0 and store.block(1) is None
+
+
+def test_a_commit_that_does_not_extend_the_stored_chain_is_refused(store):
+    ledger = fresh(store)
+    commit(store, ledger, [])
+    other = Ledger(make_genesis(accounts=6))
+    other.apply(next_block(other, [], time_ms=5))  # another block 1
+    fork = next_block(other, [])
+    with pytest.raises(StorageError, match="^block 2 does not extend the stored chain$"):
+        store.commit_block(fork, None, other.apply(fork).applied, ())
+    assert store.height == 1
+
+
+def test_a_commit_can_delete_an_account(store):
+    ledger = fresh(store)
+    block = next_block(ledger, [])
+    store.commit_block(block, None, ledger.apply(block).applied, [(address(5), None)])
+    assert store.account(address(5)) is None and store.account(address(4)) is not None
+
+
+def test_a_refused_transaction_is_recorded_with_its_reason_and_place(store):
+    ledger = fresh(store)
+    tx = pay(1, 9, 2, 5)  # a future nonce
+    _, result = commit(store, ledger, [pay(1, 1, 2, 5), tx])
+    record = store.transaction(result.applied.outcomes[1].tx_id)
+    assert (record.height, record.index, record.success, record.reason, record.tx) \
+        == (1, 1, False, "NONCE_MISMATCH", tx)
+
+
+def test_a_refused_receipt_is_replaced_by_a_later_success(store):
+    ledger = fresh(store)
+    tx = pay(1, 2, 2, 5)  # nonce 2 before nonce 1: refused, then fine a block later
+    _, first = commit(store, ledger, [tx])
+    commit(store, ledger, [pay(1, 1, 2, 5)])
+    commit(store, ledger, [tx])
+    record = store.transaction(first.applied.outcomes[0].tx_id)
+    assert (record.height, record.index, record.success, record.reason) == (3, 0, True, "")
+
+
+def test_unparseable_bytes_leave_no_receipt(store):
+    ledger = fresh(store)
+    commit(store, ledger, [b"junk"])
+    assert list(store._iter(b"txs")) == []
+    assert store.transaction(bytes(32)) is None
+
+
+def test_a_lookup_by_an_empty_or_oversized_key_finds_nothing(store):
+    # Both stores answer alike: LMDB cannot hold such keys, so it must not raise on them.
+    ledger = fresh(store)
+    commit(store, ledger, [pay(1, 1, 2, 5)])
+    for key in (b"", b"\x01" * 512, b"\x01" * 4096):
+        assert store.transaction(key) is None
+        assert store.block_by_hash(key) is None and store.account(key) is None
+    longest = Account(b"\x02" * 511, ED, b"k" * 32, 0, ())  # LMDB's largest key still works
+    raw_put(store, b"accounts", longest.address,
+            seal(b"accounts", longest.address, encode_account(longest)))
+    assert store.account(longest.address) == longest
+
+
+def test_a_receipt_pointing_past_its_block_is_corruption(store):
+    ledger = fresh(store)
+    commit(store, ledger, [pay(1, 1, 2, 5)])
+    tx_id = b"\x07" * 32
+    raw_put(store, b"txs", tx_id, seal(b"txs", tx_id, canonical.encode((1, 1, True, ""))))
+    with pytest.raises(StorageCorruption, match=f"^tx {tx_id.hex()} points at missing block 1$"):
+        store.transaction(tx_id)
+    raw_put(store, b"txs", tx_id, seal(b"txs", tx_id, canonical.encode((7, 0, True, ""))))
+    with pytest.raises(StorageCorruption, match="points at missing block 7"):
+        store.transaction(tx_id)
+
+
+def test_engine_records_take_persist_effects_and_come_back_in_key_order(store):
+    store.put_engine_records([Persist("view", 3), Persist("a/vote", (1, b"h"))])
+    store.put_engine_records([Persist("view", None)])
+    assert store.engine_records() == (("a/vote", (1, b"h")),)
+    ledger = fresh(store)
+    commit(store, ledger, [], [Persist("b", 2), ("a/vote", None)])
+    assert store.engine_records() == (("b", 2),)
+    assert store.guard_records() == ()
+
+
+def test_an_unreadable_record_is_corruption(store):
+    raw_put(store, b"guard", b"last", seal(b"guard", b"last", b"\xffnot canonical"))
+    with pytest.raises(StorageCorruption, match=r"^guard\[6c617374\]: "):
+        store.guard_records()
+    raw_put(store, b"engine", b"\xff", seal(b"engine", b"\xff", canonical.encode(1)))
+    with pytest.raises(StorageCorruption, match=r"^engine\[ff\]: "):
+        store.engine_records()
+
+
+def test_an_undecodable_meta_value_is_corruption(store):
+    raw_put(store, b"meta", b"height", seal(b"meta", b"height", b"\xff"))
+    with pytest.raises(StorageCorruption, match=r"^meta\[686569676874\]: "):
+        _ = store.height
+
+
+# ---------------------------------------------------------------- reads
+def test_unknown_heights_hashes_and_accounts_read_as_none(store):
+    fresh(store)
+    assert store.block(1) is None and store.block_by_hash(b"\x01" * 32) is None
+    assert store.account(b"\x01" * 20) is None
+
+
+def test_an_account_stored_under_another_address_is_corruption(store):
+    fresh(store)
+    other = encode_account(Account(address(2), ED, b"k" * 32, 0, ()))
+    raw_put(store, b"accounts", address(1), seal(b"accounts", address(1), other))
+    with pytest.raises(StorageCorruption, match=f"^accounts\\[{address(1).hex()}\\]: holds another"):
+        store.account(address(1))
+    raw_put(store, b"accounts", address(1), seal(b"accounts", address(1), canonical.encode(5)))
+    with pytest.raises(StorageCorruption, match=f"^accounts\\[{address(1).hex()}\\]: not an Account"):
+        list(store.accounts())
+
+
+def test_a_block_is_found_by_its_hash_after_archiving(store):
+    ledger = fresh(store)
+    blocks = [commit(store, ledger, [])[0] for _ in range(3)]
+    assert store.archive_blocks(before_height=3) == 2
+    assert [store.block_by_hash(b.block_hash).block for b in blocks] == blocks
+    assert store.block_by_hash(blocks[0].block_hash).certificate == cert(1, blocks[0].block_hash)
+
+
+def test_archiving_moves_only_blocks_below_the_bound_and_only_once(store):
+    ledger = fresh(store)
+    for _ in range(4):
+        commit(store, ledger, [])
+    assert store.archive_blocks(before_height=3) == 2
+    assert [k for k, _ in store._iter(b"blocks")] == [height_key(3), height_key(4)]
+    assert [k for k, _ in store._iter(b"archive")] == [height_key(1), height_key(2)]
+    assert store.archive_blocks(before_height=3) == 0
+    assert store.archive_blocks(before_height=99) == 2  # never past the stored height
+    assert [k for k, _ in store._iter(b"blocks")] == []
+    assert check_consistency(store) == []
+
+
+def test_an_archived_block_is_compressed_and_a_damaged_one_is_corruption(store):
+    ledger = fresh(store)
+    commit(store, ledger, [pay(1, 1, 2, 5)])
+    plain = store._get(b"blocks", height_key(1))
+    store.archive_blocks(before_height=2)
+    packed = unseal(b"archive", height_key(1), store._get(b"archive", height_key(1)))
+    assert zlib.decompress(packed) == unseal(b"blocks", height_key(1), plain)
+    key = height_key(1)
+    raw_put(store, b"archive", key, seal(b"archive", key, b"not zlib"))
+    with pytest.raises(StorageCorruption, match=r"^archive\[1\]: "):
+        store.block(1)
+    raw_put(store, b"archive", key, seal(b"archive", key, zlib.compress(b"\xff")))
+    with pytest.raises(StorageCorruption, match=r"^archive\[1\]: "):
+        store.block(1)
+
+
+# ---------------------------------------------------------------- the memory store's faults
+def test_a_crashed_memory_store_refuses_every_read_and_write():
+    store = MemoryStore()
+    ledger = fresh(store)
+    store.crash()
+    for call in (lambda: store.height, lambda: list(store.accounts()),
+                 lambda: store.put_engine_records([("a", 1)]),
+                 lambda: store.evidence(0, 9, limit=1)):
+        with pytest.raises(StoreClosed, match="^store handle is closed$"):
+            call()
+    assert store.reopen().genesis() == ledger.genesis
+
+
+def test_a_closed_memory_store_refuses_reads():
+    store = MemoryStore.open()
+    store.close()
+    with pytest.raises(StoreClosed):
+        store.account(address(1))
+
+
+def test_fail_next_write_fails_that_many_writes_then_writes_again():
+    store = MemoryStore()
+    store.fail_next_write(2)
+    for _ in range(2):
+        with pytest.raises(StorageWriteFailed, match="^injected write failure$"):
+            store.put_engine_records([("a", 1)])
+    store.put_engine_records([("a", 1)])
+    assert store.engine_records() == (("a", 1),) and store.writes == 1
+
+
+def test_corrupt_flips_a_byte_that_the_next_read_catches():
+    store = MemoryStore()
+    fresh(store)
+    store.corrupt(b"accounts", address(1))
+    with pytest.raises(StorageCorruption, match="checksum mismatch"):
+        store.account(address(1))
+    assert store.account(address(2)) is not None
+
+
+# ---------------------------------------------------------------- LMDB
+def test_lmdb_iterates_more_accounts_than_one_read_page_each_once_in_order(tmp_path):
+    accounts = [Account(i.to_bytes(20, "big"), ED, b"k" * 32, 0, ()) for i in range(10_050)]
+    with LmdbStore.open(tmp_path / "db") as store:
+        raw = [(b"accounts", a.address, seal(b"accounts", a.address, encode_account(a)))
+               for a in accounts]
+        store._write(raw)
+        assert list(store.accounts()) == accounts
+
+
+def test_lmdb_map_grows_by_doubling_up_to_its_maximum(tmp_path, monkeypatch):
+    with LmdbStore.open(tmp_path / "db", map_size_bytes=1 << 20) as store:
+        store._grow()
+        assert store.map_size_bytes == 2 << 20
+        monkeypatch.setattr("ledger.storage.lmdb_store.MAP_SIZE_BYTES_MAX", 3 << 20)
+        store._grow()
+        assert store.map_size_bytes == 3 << 20
+        with pytest.raises(StorageError, match=f"^map is at map_size_bytes_max {3 << 20}$"):
+            store._grow()
+        assert store.disk_bytes() > 0
+
+
+def test_lmdb_opens_into_a_new_directory_and_reopens_what_it_wrote(tmp_path):
+    path = tmp_path / "a" / "b"
+    with LmdbStore.open(path) as store:
+        ledger = fresh(store)
+        commit(store, ledger, [pay(1, 1, 2, 5)])
+    with LmdbStore.open(path) as store:
+        assert load_ledger(store).account(address(2)).balance("USD") == 1_000_005
+        assert store.map_size_bytes == 1 << 30
