@@ -1,6 +1,7 @@
 """Storage rules a user relies on, one rule per test (found by mutation testing, issue 23)."""
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 import pytest
@@ -21,6 +22,14 @@ from ledger.storage.codec import (
 from ledger.storage.lmdb_store import LmdbStore
 from ledger.storage.memory_store import MemoryStore, StoreClosed
 from ledger.storage.recovery import check_consistency, load_ledger
+from ledger.storage.snapshot import (
+    FRAME_BYTES_MAX,
+    SNAPSHOT_MAGIC,
+    SNAPSHOT_VERSION,
+    SnapshotInfo,
+    export_snapshot,
+    import_snapshot,
+)
 from ledger.tx import build_transfer
 from tests.unit.ledger_helpers import CHAIN, ED, address, make_genesis, next_block, seed
 from tests.unit.test_storage import cert, commit, fresh
@@ -324,3 +333,220 @@ def test_lmdb_opens_into_a_new_directory_and_reopens_what_it_wrote(tmp_path):
     with LmdbStore.open(path) as store:
         assert load_ledger(store).account(address(2)).balance("USD") == 1_000_005
         assert store.map_size_bytes == 1 << 30
+
+
+# ---------------------------------------------------------------- recovery
+def test_load_ledger_needs_a_genesis(store):
+    with pytest.raises(StorageError, match="^store has no genesis; call init_genesis first$"):
+        load_ledger(store)
+
+
+def test_load_ledger_refuses_accounts_that_do_not_hash_to_the_stored_root(store):
+    ledger = fresh(store)
+    commit(store, ledger, [pay(1, 1, 2, 5)])
+    forged = Account(address(1), ED, ledger.account(address(1)).public_key, 1, (("USD", 10**9),))
+    raw_put(store, b"accounts", address(1), seal(b"accounts", address(1), encode_account(forged)))
+    stored = store.state_root.hex()
+    with pytest.raises(StorageError, match=f"!= stored {stored} at height 1$"):
+        load_ledger(store)
+    assert check_consistency(store) == [
+        f"accounts hash to {load_ledger_root(store)}, meta says {stored}"]
+
+
+def load_ledger_root(store) -> str:
+    return Ledger.restore(store.genesis(), 0, GENESIS_HASH, store.accounts()).state_root.hex()
+
+
+def test_load_ledger_restores_height_hash_and_the_verifier(store):
+    ledger = fresh(store)
+    block, _ = commit(store, ledger, [pay(1, 1, 2, 5)])
+    loaded = load_ledger(store)
+    assert (loaded.height, loaded.block_hash, loaded.state_root) \
+        == (1, block.block_hash, ledger.state_root)
+    forged = forged_signature(pay(1, 2, 2, 5))
+    assert loaded.check_tx(forged).reason == "BAD_SIGNATURE"
+    assert load_ledger(store, verifier=None).check_tx(forged).ok
+
+
+def forged_signature(tx: bytes) -> bytes:
+    from proto.qenex.v1 import transaction_pb2 as pb
+    envelope = pb.SignedTransaction.FromString(tx)
+    envelope.signature = bytes(64)
+    return envelope.SerializeToString()
+
+
+def three_blocks(store):
+    ledger = fresh(store)
+    blocks = [commit(store, ledger, [pay(1, n, 2, 5)])[0] for n in (1, 2, 3)]
+    return ledger, blocks
+
+
+def copy_block(store, from_height: int, to_height: int) -> None:
+    raw = unseal(b"blocks", height_key(from_height), store._get(b"blocks", height_key(from_height)))
+    raw_put(store, b"blocks", height_key(to_height), seal(b"blocks", height_key(to_height), raw))
+
+
+def test_a_store_with_a_missing_block_is_reported(store):
+    three_blocks(store)
+    raw_put(store, b"blocks", height_key(2), None)
+    assert check_consistency(store) == ["block 2 missing (height 3)"]
+
+
+def test_a_block_stored_at_the_wrong_height_is_reported(store):
+    three_blocks(store)
+    copy_block(store, 1, 2)
+    assert check_consistency(store) == ["block 2 does not link to block 1",
+                                        "block stored at 2 says height 1",
+                                        "block 3 does not link to block 2"]
+
+
+def test_a_block_that_does_not_link_to_its_parent_is_reported(store):
+    three_blocks(store)
+    copy_block(store, 1, 3)  # block 3's slot holds block 1 (parent: genesis, not block 2)
+    assert check_consistency(store) == [
+        "block 3 does not link to block 2", "block stored at 3 says height 1",
+        "meta block hash / state root differ from the last block"]
+
+
+def test_a_block_beyond_the_meta_height_is_reported(store):
+    three_blocks(store)
+    copy_block(store, 3, 4)
+    assert check_consistency(store) == ["block 4 stored beyond meta height 3"]
+
+
+def test_a_meta_root_that_differs_from_the_last_block_is_reported(store):
+    ledger, _ = three_blocks(store)
+    raw_put(store, b"meta", b"state_root", seal(b"meta", b"state_root", canonical.encode(b"\x01" * 32)))
+    assert check_consistency(store) == [
+        "meta block hash / state root differ from the last block",
+        f"accounts hash to {ledger.state_root.hex()}, meta says {'01' * 32}"]
+
+
+def test_consistency_starts_at_first_height_and_an_empty_chain_is_consistent(store):
+    fresh(store)
+    assert check_consistency(store) == []
+    three_blocks_store = MemoryStore()
+    three_blocks(three_blocks_store)
+    raw_put(three_blocks_store, b"blocks", height_key(1), None)
+    assert check_consistency(three_blocks_store, first_height=2) == []
+    assert check_consistency(three_blocks_store) == ["block 1 missing (height 3)"]
+
+
+# ---------------------------------------------------------------- snapshots
+def frame(payload: bytes) -> bytes:
+    """The documented snapshot frame: u32 length || payload || BLAKE2b-64(payload)."""
+    return len(payload).to_bytes(4, "big") + payload + hashlib.blake2b(payload, digest_size=8).digest()
+
+
+def snapshot_file(path, header: tuple, accounts: list[bytes], trailer: tuple) -> None:
+    path.write_bytes(frame(canonical.encode(header)) + b"".join(frame(a) for a in accounts)
+                     + frame(canonical.encode(trailer)))
+
+
+def genesis_header(store, **changes) -> tuple:
+    fields = {"magic": SNAPSHOT_MAGIC, "version": SNAPSHOT_VERSION, "genesis": store.genesis(),
+              "height": 0, "hash": GENESIS_HASH, "root": store.state_root,
+              "count": len(list(store.accounts())), "tip": None}
+    fields.update(changes)
+    return tuple(fields.values())
+
+
+def test_a_snapshot_is_written_whole_and_describes_the_tip(tmp_path):
+    source = MemoryStore()
+    ledger = fresh(source)
+    block, _ = commit(source, ledger, [pay(1, 1, 2, 5)])
+    info = export_snapshot(source, tmp_path / "snap")
+    assert info == SnapshotInfo(1, block.block_hash, ledger.state_root, 6)
+    assert [p.name for p in tmp_path.iterdir()] == ["snap"]  # no .tmp left behind
+    target = MemoryStore()
+    assert import_snapshot(tmp_path / "snap", target) == info
+    assert target.block(1) == source.block(1)
+    assert target.block_by_hash(block.block_hash).certificate == cert(1, block.block_hash)
+    assert (target.height, target.block_hash, target.genesis()) == (1, block.block_hash, ledger.genesis)
+    assert list(target.accounts()) == list(source.accounts())
+
+
+def test_a_snapshot_at_genesis_has_no_tip_block(tmp_path):
+    source = MemoryStore()
+    fresh(source)
+    info = export_snapshot(source, tmp_path / "snap")
+    assert info == SnapshotInfo(0, GENESIS_HASH, source.state_root, 6)
+    target = MemoryStore()
+    import_snapshot(tmp_path / "snap", target)
+    assert (target.height, target.block_hash) == (0, GENESIS_HASH)
+    assert list(target._iter(b"blocks")) == [] and list(target._iter(b"hashes")) == []
+    assert check_consistency(target) == []
+
+
+def test_a_store_without_genesis_cannot_be_exported(tmp_path):
+    with pytest.raises(StorageError, match="^store has no genesis$"):
+        export_snapshot(MemoryStore(), tmp_path / "snap")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_snapshot_format_is_the_documented_one(tmp_path):
+    source = MemoryStore()
+    fresh(source)
+    accounts = [encode_account(a) for a in source.accounts()]
+    snapshot_file(tmp_path / "mine", genesis_header(source), accounts, ("end", len(accounts)))
+    export_snapshot(source, tmp_path / "theirs")
+    assert (tmp_path / "mine").read_bytes() == (tmp_path / "theirs").read_bytes()
+
+
+def test_a_snapshot_into_a_store_that_has_a_genesis_is_refused(tmp_path):
+    source = MemoryStore()
+    fresh(source)
+    export_snapshot(source, tmp_path / "snap")
+    with pytest.raises(StorageError, match="^import_snapshot needs an empty store$"):
+        import_snapshot(tmp_path / "snap", source)
+
+
+def _refused(tmp_path, data: bytes, message: str) -> None:
+    (tmp_path / "bad").write_bytes(data)
+    target = MemoryStore()
+    with pytest.raises(StorageCorruption, match=message):
+        import_snapshot(tmp_path / "bad", target)
+    assert target.genesis() is None and target.writes == 0
+
+
+def test_a_truncated_or_oversized_snapshot_frame_is_refused(tmp_path):
+    _refused(tmp_path, b"\x00\x00\x01", "^snapshot truncated$")
+    _refused(tmp_path, (FRAME_BYTES_MAX + 1).to_bytes(4, "big"), "^snapshot frame too large$")
+    # a frame of exactly the maximum is read (and here found short)
+    _refused(tmp_path, FRAME_BYTES_MAX.to_bytes(4, "big") + b"x",
+             "^snapshot frame checksum mismatch$")
+    _refused(tmp_path, frame(b"abc")[:-1], "^snapshot frame checksum mismatch$")
+
+
+def test_a_snapshot_of_another_kind_or_version_is_refused(tmp_path):
+    source = MemoryStore()
+    fresh(source)
+    accounts = [encode_account(a) for a in source.accounts()]
+    for header in (genesis_header(source, magic="OTHER"), genesis_header(source, version=2)):
+        snapshot_file(tmp_path / "bad", header, accounts, ("end", len(accounts)))
+        _refused(tmp_path, (tmp_path / "bad").read_bytes(), "^not a QENEX snapshot of this version$")
+
+
+def test_a_snapshot_whose_trailer_or_count_disagrees_is_refused(tmp_path):
+    source = MemoryStore()
+    fresh(source)
+    accounts = [encode_account(a) for a in source.accounts()]
+    snapshot_file(tmp_path / "bad", genesis_header(source), accounts, ("end", len(accounts) - 1))
+    _refused(tmp_path, (tmp_path / "bad").read_bytes(), "^snapshot trailer mismatch$")
+    snapshot_file(tmp_path / "bad", genesis_header(source), accounts, ("fin", len(accounts)))
+    _refused(tmp_path, (tmp_path / "bad").read_bytes(), "^snapshot trailer mismatch$")
+    snapshot_file(tmp_path / "bad", genesis_header(source, count=len(accounts) - 1),
+                  accounts[:-1], ("end", len(accounts) - 1))
+    _refused(tmp_path, (tmp_path / "bad").read_bytes(),
+             "^snapshot accounts do not hash to its state root$")
+
+
+def test_a_snapshot_with_an_undecodable_part_is_refused(tmp_path):
+    source = MemoryStore()
+    fresh(source)
+    accounts = [encode_account(a) for a in source.accounts()]
+    _refused(tmp_path, frame(b"\xff"), "^snapshot undecodable: ")
+    _refused(tmp_path, frame(canonical.encode(("too", "short"))), "^snapshot undecodable: ")
+    snapshot_file(tmp_path / "bad", genesis_header(source), [b"\xff"] + accounts[1:],
+                  ("end", len(accounts)))
+    _refused(tmp_path, (tmp_path / "bad").read_bytes(), "^snapshot undecodable: ")
