@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consensus import canonical
@@ -15,6 +15,7 @@ from ledger.errors import GenesisError, LedgerError, Reason
 from ledger.genesis import Currency, Genesis
 from ledger.ledger import Ledger
 from ledger.money import AMOUNT_MAX, checked_add, checked_sub
+from ledger.state_tree import AccountProof, StateTree, verify_account_proof
 from ledger.tx import (
     MEMO_BYTES_MAX,
     TX_BYTES_MAX,
@@ -613,3 +614,83 @@ def test_genesis_survives_a_round_trip_through_its_document():
     assert again["accounts"][0]["scheme"] == "ED25519"
     assert sorted(a["nonce"] for a in again["accounts"]) == [0, 0, 9]
     assert again["chain_id"] == CHAIN and again["genesis_time_ms"] == 1_234
+
+
+# ---------------------------------------------------------------- the state tree, against its definition
+def _ref_leaves(state: dict[bytes, bytes]) -> list[tuple[int, bytes]]:
+    return sorted((int.from_bytes(hashlib.sha256(a).digest(), "big"), hashlib.sha256(v).digest())
+                  for a, v in state.items())
+
+
+def _ref_bit(key: int, depth: int) -> int:
+    return (key >> (255 - depth)) & 1
+
+
+def _ref_hash(leaves: list[tuple[int, bytes]], depth: int) -> bytes:
+    """hash(subtree) exactly as the state_tree docstring defines it (what clients rebuild)."""
+    if not leaves:
+        return bytes(32)
+    if len(leaves) == 1:
+        key, value_hash = leaves[0]
+        return hashlib.sha256(b"\x00" + key.to_bytes(32, "big") + value_hash).digest()
+    left = [item for item in leaves if not _ref_bit(item[0], depth)]
+    right = [item for item in leaves if _ref_bit(item[0], depth)]
+    return hashlib.sha256(b"\x01" + _ref_hash(left, depth + 1) + _ref_hash(right, depth + 1)).digest()
+
+
+def _ref_proof(leaves: list[tuple[int, bytes]], address_bytes: bytes) -> AccountProof:
+    key = int.from_bytes(hashlib.sha256(address_bytes).digest(), "big")
+    siblings, depth = [], 0
+    while len(leaves) >= 2:
+        mine = [item for item in leaves if _ref_bit(item[0], depth) == _ref_bit(key, depth)]
+        other = [item for item in leaves if _ref_bit(item[0], depth) != _ref_bit(key, depth)]
+        siblings.append(_ref_hash(other, depth + 1))
+        leaves, depth = mine, depth + 1
+    if leaves and leaves[0][0] != key:
+        return AccountProof(tuple(siblings), leaves[0][0].to_bytes(32, "big"), leaves[0][1])
+    return AccountProof(tuple(siblings))
+
+
+tree_states = st.dictionaries(st.binary(min_size=1, max_size=20), st.binary(max_size=8), max_size=70)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tree_states, st.lists(st.binary(min_size=1, max_size=20), max_size=6), st.integers(0, 7))
+def test_the_state_root_and_every_proof_are_those_of_the_definition(state, absent, bits):
+    leaves = _ref_leaves(state)
+    for tree in (StateTree.from_accounts(state), StateTree(dict(leaves), bucket_bits=bits)):
+        root = tree.root()
+        assert root == _ref_hash(leaves, 0)
+        assert len(tree) == len(state) and tree.leaf_items() == leaves
+        for address_bytes in [*state, *absent]:
+            proof = tree.prove(address_bytes)
+            assert proof == _ref_proof(leaves, address_bytes)
+            assert verify_account_proof(root, address_bytes, state.get(address_bytes), proof)
+
+
+@settings(max_examples=40, deadline=None)
+@given(tree_states, st.lists(st.tuples(st.binary(min_size=1, max_size=20),
+                                       st.one_of(st.none(), st.binary(max_size=8))), max_size=40))
+def test_updates_and_deletes_keep_the_root_and_proofs_of_the_definition(state, updates):
+    tree = StateTree.from_accounts(state)
+    state = dict(state)
+    for address_bytes, value in updates:
+        tree.set(address_bytes, value)
+        if value is None:
+            state.pop(address_bytes, None)
+        else:
+            state[address_bytes] = value
+        assert len(tree) == len(state)
+    leaves = _ref_leaves(state)
+    assert tree.root() == _ref_hash(leaves, 0)
+    for address_bytes, _ in updates:
+        assert tree.prove(address_bytes) == _ref_proof(leaves, address_bytes)
+
+
+def test_the_state_root_of_a_known_state_is_pinned():
+    # Golden vector: changing the tree's definition changes this and breaks every client.
+    state = {b"a" * 20: b"one", b"b" * 20: b"two", b"c" * 20: b"three"}
+    root = "d5641c1b0723e42890e18e12c51d2c2a15b1265d60341f018a3310e40c6d8184"
+    assert StateTree.from_accounts(state).root().hex() == root
+    assert _ref_hash(_ref_leaves(state), 0).hex() == root
+    assert StateTree.from_accounts({}).root() == bytes(32)
