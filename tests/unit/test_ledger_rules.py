@@ -694,3 +694,76 @@ def test_the_state_root_of_a_known_state_is_pinned():
     assert StateTree.from_accounts(state).root().hex() == root
     assert _ref_hash(_ref_leaves(state), 0).hex() == root
     assert StateTree.from_accounts({}).root() == bytes(32)
+
+
+def _absence_proof_ending_at_another_account():
+    """A state, an absent address whose proof ends at another account, and that proof."""
+    state = {bytes([i]) * 20: b"v%d" % i for i in range(6)}
+    tree = StateTree.from_accounts(state)
+    for i in range(100, 400):
+        absent = i.to_bytes(2, "big") * 10
+        proof = tree.prove(absent)
+        if proof.other_key:
+            return state, tree.root(), absent, proof
+    raise AssertionError("no absence proof ending at an account")
+
+
+def test_an_absence_proof_with_a_malformed_other_account_is_refused():
+    _state, root, absent, proof = _absence_proof_ending_at_another_account()
+    assert verify_account_proof(root, absent, None, proof)
+    for bad in (AccountProof(proof.siblings, proof.other_key[:31], proof.other_value_hash),
+                AccountProof(proof.siblings, proof.other_key, proof.other_value_hash[:31]),
+                AccountProof(proof.siblings, proof.other_key, proof.other_value_hash + b"\x00"),
+                AccountProof(proof.siblings, proof.other_key, b"\x00" * 32)):
+        assert not verify_account_proof(root, absent, None, bad)
+
+
+def test_a_membership_proof_may_not_name_another_account():
+    state, root, _absent, proof = _absence_proof_ending_at_another_account()
+    address_bytes = next(iter(state))
+    real = StateTree.from_accounts(state).prove(address_bytes)
+    assert verify_account_proof(root, address_bytes, state[address_bytes], real)
+    with_other = AccountProof(real.siblings, proof.other_key, proof.other_value_hash)
+    assert not verify_account_proof(root, address_bytes, state[address_bytes], with_other)
+
+
+def test_an_account_cannot_prove_its_own_absence_by_naming_itself():
+    address_bytes = b"\x05" * 20
+    tree = StateTree.from_accounts({address_bytes: b"v", b"\x06" * 20: b"w"})
+    key = hashlib.sha256(address_bytes).digest()
+    value_hash = hashlib.sha256(b"v").digest()
+    proof = AccountProof(tree.prove(address_bytes).siblings, key, value_hash)
+    assert not verify_account_proof(tree.root(), address_bytes, None, proof)
+
+
+def test_an_absence_proof_whose_other_account_is_off_the_key_path_is_refused():
+    # A root built with the other leaf where the key's path goes, but the leaf's own key
+    # starting with the other bit: no valid tree puts it there.
+    address_bytes = next(a for a in (bytes([i]) * 20 for i in range(256))
+                         if not hashlib.sha256(a).digest()[0] & 0x80)  # first bit 0
+    other_key = next(k for k in (hashlib.sha256(bytes([i])).digest() for i in range(256))
+                     if k[0] & 0x80)  # first bit 1
+    other_value_hash, sibling = hashlib.sha256(b"x").digest(), b"\x07" * 32
+    leaf = hashlib.sha256(b"\x00" + other_key + other_value_hash).digest()
+    root = hashlib.sha256(b"\x01" + leaf + sibling).digest()  # the leaf on the left (bit 0)
+    proof = AccountProof((sibling,), other_key, other_value_hash)
+    assert not verify_account_proof(root, address_bytes, None, proof)
+
+
+def test_a_proof_longer_than_the_key_is_refused_without_raising():
+    proof = AccountProof((bytes(32),) * 257)
+    assert not verify_account_proof(bytes(32), b"\x01" * 20, None, proof)
+    assert not verify_account_proof(bytes(32), b"\x01" * 20, b"v", proof)
+
+
+def test_a_proof_verifies_only_against_its_own_root_address_and_bytes():
+    state, root, absent, proof = _absence_proof_ending_at_another_account()
+    tree = StateTree.from_accounts(state)
+    for address_bytes, value in state.items():
+        real = tree.prove(address_bytes)
+        assert verify_account_proof(root, address_bytes, value, real)
+        assert not verify_account_proof(root, address_bytes, value + b"!", real)
+        assert not verify_account_proof(root, address_bytes, None, real)
+        assert not verify_account_proof(bytes(32), address_bytes, value, real)
+        assert not verify_account_proof(root, absent, value, real)
+    assert not verify_account_proof(root, absent, b"v0", proof)
