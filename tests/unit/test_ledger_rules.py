@@ -767,3 +767,21 @@ def test_a_proof_verifies_only_against_its_own_root_address_and_bytes():
         assert not verify_account_proof(bytes(32), address_bytes, value, real)
         assert not verify_account_proof(root, absent, value, real)
     assert not verify_account_proof(root, absent, b"v0", proof)
+
+
+def test_the_tree_keeps_its_bucket_layout_until_accounts_exceed_four_per_bucket():
+    # The amortised O(1) promise: a block's root() never rebuilds a tree that has not grown
+    # fourfold, and a rebuilt tree has the same root.
+    tree = StateTree({}, bucket_bits=4)  # 16 buckets
+    for i in range(64):
+        tree.set(b"%020d" % i, b"v")
+    tree.root()
+    assert (tree.bits, len(tree)) == (4, 64)
+    tree.set(b"%020d" % 64, b"v")
+    root = tree.root()
+    assert (tree.bits, len(tree)) == (7, 65)  # 65 accounts need 7 bits
+    assert root == StateTree.from_accounts({b"%020d" % i: b"v" for i in range(65)}).root()
+    wide = StateTree({}, bucket_bits=6)
+    wide.set(b"x" * 20, b"v")
+    wide.root()
+    assert wide.bits == 6
