@@ -12,7 +12,7 @@ from consensus.types import GENESIS_HASH, make_block
 from crypto import schemes
 from ledger.account import Account, address_of, decode_account, encode_account
 from ledger.errors import GenesisError, LedgerError, Reason
-from ledger.genesis import Currency, Genesis
+from ledger.genesis import GENESIS_ACCOUNTS_MAX, Currency, Genesis
 from ledger.ledger import Ledger
 from ledger.money import AMOUNT_MAX, checked_add, checked_sub
 from ledger.state_tree import AccountProof, StateTree, verify_account_proof
@@ -785,3 +785,12 @@ def test_the_tree_keeps_its_bucket_layout_until_accounts_exceed_four_per_bucket(
     wide.set(b"x" * 20, b"v")
     wide.root()
     assert wide.bits == 6
+
+
+def test_genesis_takes_at_most_genesis_accounts_max_accounts():
+    at_most = [None] * GENESIS_ACCOUNTS_MAX  # not one is a mapping, but the count is fine
+    with pytest.raises(GenesisError, match=r"^accounts\[0\]: expected a mapping$"):
+        Genesis.from_dict(_doc(accounts=at_most))
+    at_most.append(None)
+    with pytest.raises(GenesisError, match="^accounts: expected a list of at most 10000000 accounts$"):
+        Genesis.from_dict(_doc(accounts=at_most))
