@@ -146,8 +146,20 @@ def test_a_refused_transaction_is_recorded_with_its_reason_and_place(store):
     tx = pay(1, 9, 2, 5)  # a future nonce
     _, result = commit(store, ledger, [pay(1, 1, 2, 5), tx])
     record = store.transaction(result.applied.outcomes[1].tx_id)
-    assert (record.height, record.index, record.success, record.reason, record.tx) \
-        == (1, 1, False, "NONCE_MISMATCH", tx)
+    assert (record.tx_id, record.height, record.index, record.success, record.reason, record.tx) \
+        == (result.applied.outcomes[1].tx_id, 1, 1, False, "NONCE_MISMATCH", tx)
+
+
+def test_receipts_after_unparseable_bytes_or_a_replayed_copy_are_still_recorded(store):
+    ledger = fresh(store)
+    first = pay(1, 1, 2, 5)
+    _, result = commit(store, ledger, [b"junk", first])
+    assert store.transaction(result.applied.outcomes[1].tx_id).success
+    later = pay(3, 9, 2, 5)  # refused (future nonce), after a replay of `first` in its block
+    _, result = commit(store, ledger, [first, later])
+    record = store.transaction(result.applied.outcomes[1].tx_id)
+    assert (record.height, record.index, record.reason) == (2, 1, "NONCE_MISMATCH")
+    assert store.transaction(result.applied.outcomes[0].tx_id).height == 1
 
 
 def test_a_refused_receipt_is_replaced_by_a_later_success(store):
@@ -248,8 +260,9 @@ def test_archiving_moves_only_blocks_below_the_bound_and_only_once(store):
     for _ in range(4):
         commit(store, ledger, [])
     assert store.archive_blocks(before_height=3) == 2
-    assert [k for k, _ in store._iter(b"blocks")] == [height_key(3), height_key(4)]
-    assert [k for k, _ in store._iter(b"archive")] == [height_key(1), height_key(2)]
+    # keys are 8-byte big-endian heights (the documented layout)
+    assert [k for k, _ in store._iter(b"blocks")] == [bytes(7) + b"\x03", bytes(7) + b"\x04"]
+    assert [k for k, _ in store._iter(b"archive")] == [bytes(7) + b"\x01", bytes(7) + b"\x02"]
     assert store.archive_blocks(before_height=3) == 0
     assert store.archive_blocks(before_height=99) == 2  # never past the stored height
     assert [k for k, _ in store._iter(b"blocks")] == []
