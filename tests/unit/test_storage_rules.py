@@ -19,7 +19,7 @@ from ledger.storage.codec import (
     seal,
     unseal,
 )
-from ledger.storage.lmdb_store import LmdbStore
+from ledger.storage.lmdb_store import READERS_MAX, LmdbStore
 from ledger.storage.memory_store import MemoryStore, StoreClosed
 from ledger.storage.recovery import check_consistency, load_ledger
 from ledger.storage.snapshot import (
@@ -571,3 +571,20 @@ def test_a_snapshot_with_an_undecodable_part_is_refused(tmp_path):
     snapshot_file(tmp_path / "bad", genesis_header(source), [b"\xff"] + accounts[1:],
                   ("end", len(accounts)))
     _refused(tmp_path, (tmp_path / "bad").read_bytes(), "^snapshot undecodable: ")
+
+
+def test_lmdb_opens_synced_and_locked_with_a_bounded_reader_table(tmp_path):
+    # Durability is the point of the store: a commit returns only after fdatasync.
+    with LmdbStore.open(tmp_path / "db") as store:
+        flags = store._env.flags()
+        assert (flags["sync"], flags["metasync"], flags["lock"]) == (True, True, True)
+        assert (flags["writemap"], flags["map_async"], flags["readahead"]) == (False, False, False)
+        assert store._env.max_readers() == READERS_MAX == 256
+
+
+def test_an_lmdb_write_that_fails_is_reported_and_stores_nothing(tmp_path):
+    with LmdbStore.open(tmp_path / "db") as store:
+        with pytest.raises(StorageWriteFailed, match="^LMDB write failed: "):
+            store._write([(b"engine", b"a", seal(b"engine", b"a", canonical.encode(1))),
+                          (b"engine", b"", b"x")])  # LMDB refuses an empty key
+        assert store.engine_records() == ()
