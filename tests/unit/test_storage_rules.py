@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 
 import pytest
@@ -588,3 +589,38 @@ def test_an_lmdb_write_that_fails_is_reported_and_stores_nothing(tmp_path):
             store._write([(b"engine", b"a", seal(b"engine", b"a", canonical.encode(1))),
                           (b"engine", b"", b"x")])  # LMDB refuses an empty key
         assert store.engine_records() == ()
+
+
+def test_lmdb_disk_bytes_are_the_pages_in_use_and_grow_with_the_data(tmp_path):
+    with LmdbStore.open(tmp_path / "db") as store:
+        empty = store.disk_bytes()
+        assert empty == os.path.getsize(tmp_path / "db" / "data.mdb")  # no writemap: no holes
+        store._write([(b"engine", b"k%d" % i, seal(b"engine", b"k%d" % i, b"x" * 3000))
+                      for i in range(100)])
+        used = store.disk_bytes()
+        assert used == os.path.getsize(tmp_path / "db" / "data.mdb")
+        assert used >= empty + 100 * 3000 and used % store._env.stat()["psize"] == 0
+
+
+def test_both_stores_scan_a_half_open_key_range_in_order_up_to_a_count(store):
+    keys = [b"a", b"b", b"ba", b"c", b"d"]
+    store._write([(b"engine", k, b"v" + k) for k in reversed(keys)])
+    assert store._scan(b"engine", b"b", b"d", None) == [(b"b", b"vb"), (b"ba", b"vba"), (b"c", b"vc")]
+    assert store._scan(b"engine", b"b", b"d", 2) == [(b"b", b"vb"), (b"ba", b"vba")]
+    assert store._scan(b"engine", b"b", b"c", 1) == [(b"b", b"vb")]
+    assert store._scan(b"engine", b"e", b"z", None) == []
+
+
+def test_deleting_a_record_that_is_not_there_is_no_error(store):
+    store.put_engine_records([("never-written", None)])
+    store.put_guard_records([Persist("never-written", None)])
+    assert store.engine_records() == () and store.guard_records() == ()
+
+
+def test_corrupt_changes_the_value_whatever_its_last_byte():
+    store = MemoryStore()
+    for last in (b"\x00", b"\x01", b"\xff"):
+        store._write([(b"engine", b"k", seal(b"engine", b"k", b"p" + last))])
+        store.corrupt(b"engine", b"k")
+        with pytest.raises(StorageCorruption, match="checksum mismatch"):
+            unseal(b"engine", b"k", store._get(b"engine", b"k"))
