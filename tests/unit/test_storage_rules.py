@@ -20,6 +20,14 @@ from ledger.storage.codec import (
     seal,
     unseal,
 )
+from ledger.storage.evidence import (
+    HEIGHT_END,
+    VALIDATOR_END,
+    EvidencePage,
+    evidence_key,
+    evidence_ops,
+    query_evidence,
+)
 from ledger.storage.lmdb_store import READERS_MAX, LmdbStore
 from ledger.storage.memory_store import MemoryStore, StoreClosed
 from ledger.storage.recovery import check_consistency, load_ledger
@@ -32,6 +40,7 @@ from ledger.storage.snapshot import (
     import_snapshot,
 )
 from ledger.tx import build_transfer
+from tests.unit.evidence_helpers import block_with, evidence_in_block, piece
 from tests.unit.ledger_helpers import CHAIN, ED, address, make_genesis, next_block, seed
 from tests.unit.test_storage import cert, commit, fresh
 
@@ -624,3 +633,146 @@ def test_corrupt_changes_the_value_whatever_its_last_byte():
         store.corrupt(b"engine", b"k")
         with pytest.raises(StorageCorruption, match="checksum mismatch"):
             unseal(b"engine", b"k", store._get(b"engine", b"k"))
+
+
+# ---------------------------------------------------------------- the evidence index
+EV_FAR = 1_000_000
+
+
+def ev_commit(store, ledger, pieces) -> None:
+    block = block_with(ledger, pieces)
+    result = ledger.apply(block)
+    store.commit_block(block, None, result.applied, result.state_changes, (),
+                       evidence_in_block(block))
+
+
+def ev_positions(page) -> list[tuple[int, int, int]]:
+    return [(r.height, r.index, r.validator) for r in page.records]
+
+
+class ReadCounter:
+    """A real store seen through the RangeReader protocol, counting the index entries read."""
+
+    def __init__(self, store) -> None:
+        self.store, self.entries = store, 0
+
+    def _scan(self, table, start, stop, count_max):
+        found = self.store._scan(table, start, stop, count_max)
+        self.entries += len(found)
+        return found
+
+    def _get(self, table, key):
+        return self.store._get(table, key)
+
+
+def test_evidence_against_the_highest_validator_id_is_indexed_and_one_more_is_refused(store):
+    ledger = fresh(store)
+    top = piece(0, 1)
+    block = block_with(ledger, [top])
+    result = ledger.apply(block)
+
+    class Accused:
+        def __init__(self, validator):
+            self.validator = validator
+
+    with pytest.raises(StorageError, match=f"^evidence at height 1 names validator {VALIDATOR_END}$"):
+        store.commit_block(block, None, result.applied, result.state_changes, (),
+                           [Accused(VALIDATOR_END)])
+    with pytest.raises(StorageError, match="^evidence at height 1 names validator '1'$"):
+        store.commit_block(block, None, result.applied, result.state_changes, (), [Accused("1")])
+    store._write(evidence_ops(1, [piece(VALIDATOR_END - 1, 1)]))
+    page = store.evidence(0, EV_FAR, validator=VALIDATOR_END - 1, limit=5)
+    assert ev_positions(page) == [(1, 0, VALIDATOR_END - 1)]
+
+
+def test_evidence_against_validator_zero_is_found_by_validator(store):
+    ledger = fresh(store)
+    ev_commit(store, ledger, [piece(0, 1), piece(1, 1)])
+    assert ev_positions(store.evidence(0, EV_FAR, validator=0, limit=5)) == [(1, 0, 0)]
+
+
+def test_a_query_outside_every_key_is_an_empty_final_page(store):
+    ledger = fresh(store)
+    ev_commit(store, ledger, [piece(0, 1)])
+    for page in (store.evidence(0, EV_FAR, validator=-1, limit=5),
+                 store.evidence(0, EV_FAR, validator=VALIDATOR_END, limit=5),
+                 store.evidence(5, 4, limit=5), store.evidence(-9, -1, limit=5)):
+        assert page == EvidencePage((), 0)
+
+
+def test_a_query_may_name_heights_beyond_any_key(store):
+    far = HEIGHT_END - 2  # the highest height a query reaches
+    store._write(evidence_ops(far, [piece(4, 1)]))
+    assert ev_positions(store.evidence(far, 2**70, limit=5)) == [(far, 0, 4)]
+    assert ev_positions(store.evidence(0, 2**70, validator=4, limit=5)) == [(far, 0, 4)]
+
+
+def test_a_limit_below_one_is_refused_and_a_limit_of_one_pages_piece_by_block(store):
+    ledger = fresh(store)
+    ev_commit(store, ledger, [piece(0, 1)])
+    ev_commit(store, ledger, [piece(1, 1)])
+    with pytest.raises(ValueError, match="^limit must be at least 1$"):
+        store.evidence(0, EV_FAR, limit=0)
+    first = store.evidence(0, EV_FAR, limit=1)
+    assert (ev_positions(first), first.next_height) == ([(1, 0, 0)], 2)
+
+
+def test_a_range_holding_exactly_limit_pieces_is_one_final_page(store):
+    ledger = fresh(store)
+    ev_commit(store, ledger, [piece(0, 1), piece(1, 1)])
+    ev_commit(store, ledger, [piece(2, 1)])
+    page = store.evidence(0, EV_FAR, limit=3)
+    assert (len(page.records), page.next_height) == (3, 0)
+
+
+def test_a_page_ends_before_a_block_it_would_cut(store):
+    ledger = fresh(store)
+    for pieces in ([piece(0, 1)], [piece(1, 1)], [piece(2, 1), piece(3, 1)]):
+        ev_commit(store, ledger, pieces)
+    page = store.evidence(0, EV_FAR, limit=3)  # the 3rd piece would cut block 3
+    assert (ev_positions(page), page.next_height) == ([(1, 0, 0), (2, 0, 1)], 3)
+
+
+def test_a_block_larger_than_the_limit_is_a_page_of_its_own(store):
+    ledger = fresh(store)
+    ev_commit(store, ledger, [piece(0, 1), piece(1, 1), piece(2, 1)])
+    ev_commit(store, ledger, [piece(3, 1)])
+    ev_commit(store, ledger, [piece(4, 1)])
+    page = store.evidence(0, EV_FAR, limit=2)
+    assert (ev_positions(page), page.next_height) == ([(1, 0, 0), (1, 1, 1), (1, 2, 2)], 2)
+    only_first = store.evidence(0, 1, limit=2)  # nothing after it in range
+    assert (len(only_first.records), only_first.next_height) == (3, 0)
+    up_to_two = store.evidence(0, 2, limit=2)
+    assert (len(up_to_two.records), up_to_two.next_height) == (3, 2)
+
+
+def test_a_page_reads_at_most_one_index_entry_past_its_limit():
+    store = MemoryStore()
+    ledger = fresh(store)
+    for _ in range(6):
+        ev_commit(store, ledger, [piece(0, 1), piece(1, 1)])
+    reader = ReadCounter(store)
+    page = query_evidence(reader, 0, EV_FAR, None, 4)
+    assert len(page.records) == 4 and reader.entries == 5
+    big = MemoryStore()
+    ledger = fresh(big)
+    ev_commit(big, ledger, [piece(v, 1) for v in range(5)])
+    for _ in range(4):
+        ev_commit(big, ledger, [piece(0, 1)])
+    reader = ReadCounter(big)
+    page = query_evidence(reader, 0, EV_FAR, None, 2)
+    # limit + 1, then the whole block, then one entry to find where the next page starts
+    assert (len(page.records), page.next_height) == (5, 2) and reader.entries == 3 + 5 + 1
+
+
+def test_an_unreadable_evidence_row_or_a_dangling_index_entry_is_corruption(store):
+    ledger = fresh(store)
+    ev_commit(store, ledger, [piece(0, 1)])
+    key = evidence_key(1, 0)
+    raw_put(store, b"evidence", key, seal(b"evidence", key, canonical.encode(7)))
+    with pytest.raises(StorageCorruption, match=f"^evidence\\[{key.hex()}\\]: "):
+        store.evidence(0, EV_FAR, limit=5)
+    raw_put(store, b"evidence", key, None)
+    with pytest.raises(StorageCorruption,
+                       match=f"^evidence_validator points at missing evidence\\[{key.hex()}\\]$"):
+        store.evidence(0, EV_FAR, validator=0, limit=5)
