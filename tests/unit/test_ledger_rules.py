@@ -794,3 +794,18 @@ def test_genesis_takes_at_most_genesis_accounts_max_accounts():
     at_most.append(None)
     with pytest.raises(GenesisError, match="^accounts: expected a list of at most 10000000 accounts$"):
         Genesis.from_dict(_doc(accounts=at_most))
+
+
+def test_a_ledger_trusts_only_the_verifier_it_was_given_also_for_cached_envelopes():
+    # A simulator's stand-in crypto signs differently from the real schemes: once its
+    # envelope is admitted, applying it must not fall back to the real verifier.
+    def stand_in(scheme: int, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return signature == b"\x07" * 64
+
+    envelope = pb.SignedTransaction.FromString(transfer(1, 1, 2, 5))
+    envelope.signature = b"\x07" * 64
+    tx = envelope.SerializeToString()
+    ledger = Ledger(make_genesis(), verifier=stand_in)
+    assert ledger.check_tx(tx).ok and ledger.check_tx(tx).ok
+    assert apply_txs(ledger, tx) == [""]
+    assert Ledger(make_genesis()).check_tx(tx).reason == "BAD_SIGNATURE"
