@@ -654,7 +654,7 @@ def _ref_proof(leaves: list[tuple[int, bytes]], address_bytes: bytes) -> Account
 tree_states = st.dictionaries(st.binary(min_size=1, max_size=20), st.binary(max_size=8), max_size=70)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(tree_states, st.lists(st.binary(min_size=1, max_size=20), max_size=6), st.integers(0, 7))
 def test_the_state_root_and_every_proof_are_those_of_the_definition(state, absent, bits):
     leaves = _ref_leaves(state)
@@ -668,7 +668,7 @@ def test_the_state_root_and_every_proof_are_those_of_the_definition(state, absen
             assert verify_account_proof(root, address_bytes, state.get(address_bytes), proof)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(tree_states, st.lists(st.tuples(st.binary(min_size=1, max_size=20),
                                        st.one_of(st.none(), st.binary(max_size=8))), max_size=40))
 def test_updates_and_deletes_keep_the_root_and_proofs_of_the_definition(state, updates):

@@ -196,6 +196,10 @@ def test_a_lookup_by_an_empty_or_oversized_key_finds_nothing(store):
     for key in (b"", b"\x01" * 512, b"\x01" * 4096):
         assert store.transaction(key) is None
         assert store.block_by_hash(key) is None and store.account(key) is None
+    shortest = Account(b"\x03", ED, b"k" * 32, 0, ())  # one byte: LMDB's shortest key
+    raw_put(store, b"accounts", shortest.address,
+            seal(b"accounts", shortest.address, encode_account(shortest)))
+    assert store.account(shortest.address) == shortest
     longest = Account(b"\x02" * 511, ED, b"k" * 32, 0, ())  # LMDB's largest key still works
     raw_put(store, b"accounts", longest.address,
             seal(b"accounts", longest.address, encode_account(longest)))
