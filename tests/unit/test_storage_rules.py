@@ -630,6 +630,23 @@ def test_deleting_a_record_that_is_not_there_is_no_error(store):
     assert store.engine_records() == () and store.guard_records() == ()
 
 
+def test_fail_next_write_fails_exactly_the_next_write_and_requests_add_up():
+    store = MemoryStore()
+    store.fail_next_write()
+    with pytest.raises(StorageWriteFailed):
+        store.put_engine_records([("a", 1)])
+    store.put_engine_records([("a", 1)])
+    store.put_engine_records([("b", 2)])
+    assert store.writes == 2  # one count per committed write
+    store.fail_next_write()
+    store.fail_next_write()
+    for _ in range(2):
+        with pytest.raises(StorageWriteFailed):
+            store.put_engine_records([("c", 3)])
+    store.put_engine_records([("c", 3)])
+    assert store.engine_records() == (("a", 1), ("b", 2), ("c", 3)) and store.writes == 3
+
+
 def test_corrupt_changes_the_value_whatever_its_last_byte():
     store = MemoryStore()
     for last in (b"\x00", b"\x01", b"\xff"):
