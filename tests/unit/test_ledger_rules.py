@@ -809,3 +809,16 @@ def test_a_ledger_trusts_only_the_verifier_it_was_given_also_for_cached_envelope
     assert ledger.check_tx(tx).ok and ledger.check_tx(tx).ok
     assert apply_txs(ledger, tx) == [""]
     assert Ledger(make_genesis()).check_tx(tx).reason == "BAD_SIGNATURE"
+
+
+def test_an_absence_proof_naming_an_other_key_of_33_bytes_is_refused():
+    # Even against a root built to match it: leaves hash exactly 32-byte keys.
+    address_bytes = b"\x05" * 20
+    key = hashlib.sha256(address_bytes).digest()
+    other_key = b"\x00" + bytes([key[0]]) + bytes(31)  # as an integer, on the key's path
+    other_value_hash, sibling = hashlib.sha256(b"x").digest(), b"\x07" * 32
+    leaf = hashlib.sha256(b"\x00" + other_key + other_value_hash).digest()
+    pair = (sibling, leaf) if key[0] & 0x80 else (leaf, sibling)
+    root = hashlib.sha256(b"\x01" + pair[0] + pair[1]).digest()
+    proof = AccountProof((sibling,), other_key, other_value_hash)
+    assert not verify_account_proof(root, address_bytes, None, proof)
