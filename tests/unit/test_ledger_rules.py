@@ -822,3 +822,18 @@ def test_an_absence_proof_naming_an_other_key_of_33_bytes_is_refused():
     root = hashlib.sha256(b"\x01" + pair[0] + pair[1]).digest()
     proof = AccountProof((sibling,), other_key, other_value_hash)
     assert not verify_account_proof(root, address_bytes, None, proof)
+
+
+def test_deleting_accounts_one_by_one_keeps_the_count_root_and_proofs_of_the_definition():
+    state = {b"%020d" % i: b"v%d" % i for i in range(24)}
+    tree = StateTree({}, bucket_bits=4)
+    for address_bytes, value in state.items():
+        tree.set(address_bytes, value)
+    for address_bytes in list(state):
+        del state[address_bytes]
+        tree.set(address_bytes, None)
+        tree.set(address_bytes, None)  # deleting it again changes nothing
+        leaves = _ref_leaves(state)
+        assert (len(tree), tree.root()) == (len(state), _ref_hash(leaves, 0))
+        assert tree.prove(address_bytes) == _ref_proof(leaves, address_bytes)
+    assert tree.root() == bytes(32)
