@@ -49,10 +49,6 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _int(value: int) -> bytes:  # canonical 'I' with zigzag; account integers are >= 0
-    return b"I" + _varint(value * 2)
-
-
 def _bytes(value: bytes) -> bytes:
     return b"B" + _varint(len(value)) + value
 
@@ -68,6 +64,7 @@ _PAIR_PREFIX = b"L" + _varint(2)
 
 def encode_account(account: Account) -> bytes:
     """Same bytes as canonical.encode(account), several times faster."""
+    # An integer is b"I" + varint(zigzag(value)); account integers are >= 0, so zigzag is * 2.
     parts = [_ACCOUNT_PREFIX, _bytes(account.address), b"I", _varint(account.scheme * 2),
              _bytes(account.public_key), b"I", _varint(account.nonce * 2),
              b"L", _varint(len(account.balances))]

@@ -213,7 +213,7 @@ class Ledger:
         if tx.kind == KIND_TRANSFER:
             reason = self._move(sender, tx, work)
         elif tx.kind == KIND_ISSUE:
-            reason = self._issue(sender, tx, work)
+            reason = self._issue(tx, work)
         elif tx.kind == KIND_REDEEM:
             reason = self._redeem(sender, tx)
         else:  # parse_tx only yields the kinds above
@@ -244,8 +244,9 @@ class Ledger:
         recipient.balances[tx.currency] = credited
         return Reason.OK
 
-    def _issue(self, sender: _Work, tx: Tx, work: dict[bytes, _Work]) -> Reason:
-        if tx.sender not in self._issuers.get(tx.currency, ()):
+    def _issue(self, tx: Tx, work: dict[bytes, _Work]) -> Reason:
+        # parse_tx admits only genesis currencies, and each has an entry (maybe empty)
+        if tx.sender not in self._issuers[tx.currency]:
             return Reason.NOT_ISSUER
         recipient = self._get(tx.to, work)
         if recipient is None:
@@ -257,7 +258,7 @@ class Ledger:
         return Reason.OK
 
     def _redeem(self, sender: _Work, tx: Tx) -> Reason:
-        if tx.sender not in self._issuers.get(tx.currency, ()):
+        if tx.sender not in self._issuers[tx.currency]:
             return Reason.NOT_ISSUER
         rest = checked_sub(sender.balances.get(tx.currency, 0), tx.amount)
         if rest is None:

@@ -19,14 +19,15 @@ def balance_in_range(balance: int) -> bool:
 
 def checked_add(balance: int, amount: int) -> int | None:
     """balance + amount, or None when the sum would leave 0 .. AMOUNT_MAX."""
+    # Both ends are checked, not only the top: a negative amount must never pass as a credit.
     total = balance + amount
-    return total if total <= AMOUNT_MAX else None
+    return total if balance_in_range(total) else None
 
 
 def checked_sub(balance: int, amount: int) -> int | None:
-    """balance - amount, or None when funds are insufficient."""
+    """balance - amount, or None when funds are insufficient (or the result leaves the range)."""
     rest = balance - amount
-    return rest if rest >= 0 else None
+    return rest if balance_in_range(rest) else None
 
 
 def valid_currency(code: str) -> bool:

@@ -26,6 +26,7 @@ READERS_MAX = 256
 class LmdbStore(StoreBase):
     def __init__(self, env: lmdb.Environment) -> None:
         self._env = env
+        self._key_bytes_max = env.max_key_size()
         while True:  # creating the tables is a write too, and may need a bigger map
             try:
                 self._dbs = {name: env.open_db(name) for name in TABLES}
@@ -63,6 +64,11 @@ class LmdbStore(StoreBase):
         return (info["last_pgno"] + 1) * stat["psize"]
 
     def _get(self, table: bytes, key: bytes) -> bytes | None:
+        # LMDB raises on an empty or oversized key rather than finding nothing; no such key
+        # can have been written, so a lookup by it (an id from a client) finds nothing, as
+        # in the memory store.
+        if not 0 < len(key) <= self._key_bytes_max:
+            return None
         with self._env.begin(db=self._dbs[table]) as txn:
             return txn.get(key)
 
