@@ -49,6 +49,15 @@ def test_pre_vote_majority_persists_term_and_vote_before_requesting_votes():
     assert eng.role == "candidate"
 
 
+def next_resend(eng: RaftEngine) -> tuple[int, list]:
+    """(election ticks elapsed, RequestVotes sent) at the first tick that sends any."""
+    for _ in range(100):
+        sent = sends_of(eng.step(Tick()), RequestVote)
+        if sent:
+            return eng.election_elapsed_ticks, sent
+    raise AssertionError("no RequestVote re-sent")
+
+
 def test_a_campaign_asks_again_every_heartbeat_only_the_peers_that_did_not_answer():
     """§5.1: RPCs without a response are retried. With exactly a majority up every vote
     is needed; a lost request or reply must not cost the rest of the election timeout."""
@@ -56,19 +65,17 @@ def test_a_campaign_asks_again_every_heartbeat_only_the_peers_that_did_not_answe
     tick_until_sends(eng, limit=200)
     pre_vote = RequestVote(1, 0, 0, 0, pre_vote=True)
     recv(eng, 1, RequestVoteResponse(1, 1, True, pre_vote=True))
-    elapsed = eng.election_elapsed_ticks
-    resent = []
-    for _ in range(3 - elapsed % 3):
-        resent += sends_of(eng.step(Tick()), RequestVote)
-    assert resent == [(2, pre_vote), (3, pre_vote), (4, pre_vote)]  # 1 answered
+    elapsed, resent = next_resend(eng)
+    assert elapsed == 3 and resent == [(2, pre_vote), (3, pre_vote), (4, pre_vote)]
     recv(eng, 2, RequestVoteResponse(1, 2, True, pre_vote=True))  # a majority of 5
     vote = RequestVote(1, 0, 0, 0)
     assert eng.role == "candidate"
     recv(eng, 1, RequestVoteResponse(1, 1, True))  # 2 of the 3 votes needed
-    resent = []
-    for _ in range(3):
-        resent += sends_of(eng.step(Tick()), RequestVote)
-    assert resent == [(2, vote), (3, vote), (4, vote)]  # the same request, to the silent
+    elapsed, resent = next_resend(eng)
+    assert elapsed == 3 and resent == [(2, vote), (3, vote), (4, vote)]  # to the silent
+    every_tick = engine(nodes=5, heartbeat_ticks=1, election_timeout_ticks=50)
+    tick_until_sends(every_tick, limit=200)
+    assert next_resend(every_tick)[0] == 1
 
 
 def test_voter_persists_vote_in_the_same_effects_as_the_grant():
