@@ -260,6 +260,27 @@ def test_a_lagging_replica_does_not_suspect_a_primary_the_others_commit_with() -
 
     assert ticks_until_view_change(lagging_backup((0, 2, 3))) == 10
     assert ticks_until_view_change(lagging_backup((0, 2))) == 1
+    late = lagging_backup((0, 2, 3))
+    for _ in range(5):
+        late.step(Tick())
+    receive(late, 1, Commit(0, 2, b"\x02" * 32, 1))  # one more vote for a seen quorum
+    assert ticks_until_view_change(late) == 5  # is no new progress
+
+
+def test_a_commit_quorum_does_not_hold_back_a_view_change_under_way() -> None:
+    """While changing view the timer waits for the NEW-VIEW (§4.5.2); commits finishing
+    an old sequence do not make the new primary any less missing."""
+    eng = engine(2)
+    receive(eng, 0, pre_prepare(1, GENESIS_HASH))
+    assert ticks_until_view_change(eng) == 10
+    for voter in (0, 1, 3):  # 2f + 1 have left view 0: the NEW-VIEW timer runs
+        receive(eng, voter, ViewChange(1, 0, (), (), voter))
+    for _ in range(9):
+        eng.step(Tick())
+    for voter in (0, 1, 3):
+        receive(eng, voter, Commit(0, 2, b"\x02" * 32, voter))
+    assert any(isinstance(s.message, ViewChange) and s.message.new_view == 2
+               for s in eng.step(Tick()).send)
 
 
 def test_view_timeout_resets_after_progress() -> None:
